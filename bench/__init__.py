@@ -1,0 +1,3 @@
+"""fewshot-bench: a reproducible benchmark suite for robust few-shot learning."""
+
+__version__ = "0.1.0"

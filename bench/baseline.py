@@ -1,0 +1,94 @@
+"""The baseline contract (DESIGN.md "The baseline contract"). Nothing clever lives here.
+
+A baseline meta-trains on episodes (`train_step`, owning its optimiser) and adapts to a
+support set (`adapt`), returning a NEW `TaskModel`. The runner owns evaluation: baselines never
+see an attack; every threat works through the `TaskModel` alone.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from bench.data.episodes import Episode
+
+
+class TaskModel(nn.Module):
+    """The model adapted to one task: query images -> logits.
+
+    Contract: ``forward(x)`` maps float ``(N, C, H, W)`` in [0, 1] to logits ``(N, way)``; it is
+    differentiable w.r.t. ``x`` (attacks need it) and, when the support images passed to
+    `Baseline.adapt` required grad, w.r.t. them too (support attacks). It owns at least one
+    parameter (torchattacks reads the device from it), gives the same logits in ``eval()`` as
+    the runner sees, and never changes the baseline it came from.
+
+    A task model may share modules with its baseline; therefore it is inference-only: `train`
+    keeps every child in eval mode, so batch norm never updates the baseline's running stats.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def train(self, mode: bool = True) -> TaskModel:
+        self.training = mode
+        for child in self.children():
+            child.eval()
+        return self
+
+
+@dataclass(frozen=True)
+class NoConfig:
+    """For baselines without hyperparameters."""
+
+
+class Baseline(ABC):
+    """A few-shot learner. Subclasses live one per file in ``baselines/``.
+
+    Class attributes:
+        name: the key used in suites and reports.
+        paper: the citation shown in reports.
+        Config: a frozen dataclass of hyperparameters; suite ``params`` are validated against it.
+        backbone_defaults: backbone params this method's paper used (e.g. MAML's batch-norm
+            statistics); suite values override them.
+        transductive: True when predictions for one query depend on the other queries
+            (attacks then perturb whole query batches).
+    """
+
+    name: ClassVar[str]
+    paper: ClassVar[str]
+    Config: ClassVar[type] = NoConfig
+    backbone_defaults: ClassVar[dict[str, Any]] = {}
+    transductive: ClassVar[bool] = False
+
+    def __init__(self, config: Any, backbone: nn.Module, n_way: int, device: torch.device) -> None:
+        self.config = config
+        self.n_way = n_way
+        self.device = device
+
+    @abstractmethod
+    def train_step(self, episodes: list[Episode]) -> dict[str, float]:
+        """One meta-update on a batch of episodes; returns scalars to log (e.g. ``loss``)."""
+
+    @abstractmethod
+    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor) -> TaskModel:
+        """A new task model for the support set ``(way * shot, C, H, W)``, ``(way * shot,)``."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every module and optimiser attribute, by attribute name (checkpoints and resume)."""
+        return {key: value.state_dict() for key, value in _stateful(self).items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        stateful = _stateful(self)
+        if set(state) != set(stateful):
+            raise ValueError(f"checkpoint has {sorted(state)}, this baseline has {sorted(stateful)}")
+        for key, value in stateful.items():
+            value.load_state_dict(state[key])
+
+
+def _stateful(obj: object) -> dict[str, Any]:
+    kinds = (nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler)
+    return {k: v for k, v in sorted(vars(obj).items()) if isinstance(v, kinds)}

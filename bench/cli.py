@@ -1,0 +1,76 @@
+"""Command line: argument parsing only. Exit codes: 0 ok, 1 some runs failed, 2 invalid input."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from bench.errors import BenchError
+
+EXAMPLES = {
+    "run": "example: bench run smoke --device cpu\n         bench run suites/my-suite.yaml --tracking-uri http://127.0.0.1:5000",
+    "validate": "example: bench validate smoke robust-glyphs suites/my-suite.yaml",
+    "list": "example: bench list baselines",
+    "report": "example: bench report smoke   (writes reports/smoke/leaderboard.md)",
+    "data": "example: bench data list\n         bench data prepare omniglot --root ~/data",
+}
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tracking-uri", default=None,
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db "
+                             "in the working directory)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description="fewshot-bench: robust few-shot learning "
+                                     "benchmark suites.", epilog="example: bench run smoke && bench report smoke",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES.get(name),
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    run = command("run", "Train and evaluate every unfinished job of a suite, recording to MLflow.")
+    run.add_argument("suite", help="a suite name from suites/ or a path to a .yaml file")
+    _add_common(run)
+    run.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N")
+    run.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars (summary lines only)")
+
+    validate = command("validate", "Check suites (schema, names, grid) without running anything.")
+    validate.add_argument("suites", nargs="+", help="suite names or paths")
+
+    listing = command("list", "List registered baselines, data sets, threats or shipped suites.")
+    listing.add_argument("what", choices=["baselines", "datasets", "threats", "suites", "backbones"])
+
+    report = command("report", "Write a suite's leaderboard tables from its MLflow records.")
+    report.add_argument("suite", help="a suite name or path")
+    _add_common(report)
+    report.add_argument("--out", default="reports", help="output folder (default: reports/)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from bench import commands
+
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "run": commands.run, "validate": commands.validate, "list": commands.listing,
+        "report": commands.report,
+    }
+    try:
+        return handlers[args.command](args)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: unfinished runs were marked KILLED; run the same command to resume.",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""What each CLI command does, given parsed arguments; returns the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from bench.config import load_suite, shipped_suites, suite_path
+from bench.errors import BenchError
+from bench.params import defaults
+from bench.registry import BACKBONES, BASELINES, DATASETS, THREATS
+
+
+def _params(cls: type) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in defaults(cls.Config).items()) or "-"
+
+
+def listing(args: argparse.Namespace) -> int:
+    if args.what == "baselines":
+        rows = [f"{n:12} {c.paper}\n{'':12} params: {_params(c)}" for n, c in BASELINES]
+    elif args.what == "threats":
+        rows = [f"{n:18} {c.kind:10} {c.source}\n{'':18} params: {_params(c)}" for n, c in THREATS]
+    elif args.what == "datasets":
+        rows = [f"{n:16} {c.citation}" for n, c in DATASETS]
+    elif args.what == "backbones":
+        rows = [f"{n:12} params: {_params(c)}" for n, c in BACKBONES]
+    else:
+        rows = shipped_suites()
+    BASELINES.names(), THREATS.names(), DATASETS.names()
+    print("\n".join(rows))
+    return 0
+
+
+def validate(args: argparse.Namespace) -> int:
+    """Validate every suite given; report each problem, exit 2 if any suite is invalid."""
+    bad = 0
+    for name in args.suites:
+        try:
+            suite = load_suite(name)
+        except BenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            bad += 1
+            continue
+        from bench.plan import make_plan
+
+        plan = make_plan(suite)
+        missing = [d for d in sorted({d.name for d in suite.datasets})
+                   if not DATASETS.get(d)().is_prepared() and d != "glyphs"]
+        note = f"; data not prepared here: {', '.join(missing)}" if missing else ""
+        print(f"ok: {suite.path}: {len(plan.train_jobs)} train jobs, {len(plan.all_eval_jobs())} "
+              f"evaluations{note}")
+    return 2 if bad else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench.environment import resolve_device
+    from bench.plan import make_plan
+    from bench.progress import Progress
+
+    suite = load_suite(args.suite)
+    device = resolve_device(args.device)
+    plan = make_plan(suite)
+    if args.dry_run:
+        return _print_plan(plan, args.tracking_uri)
+    from bench.scheduler import run_suite
+
+    outcomes = run_suite(suite, args.tracking_uri, device, Progress(not args.no_progress), plan)
+    failed = [o for o in outcomes if o.failed]
+    trained = sum(o.trained for o in outcomes)
+    print(f"{suite.name}: {len(outcomes)} train jobs ({trained} trained now), {len(failed)} with failures")
+    for outcome in failed:
+        print(f"failed: {outcome.job.name}: " + "; ".join(outcome.failed), file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _print_plan(plan: object, uri: str | None) -> int:
+    from bench.plan import Plan
+    from bench.tracking import Tracker
+
+    assert isinstance(plan, Plan)
+    tracker = Tracker(uri, plan.suite.name, create=False)
+    finished = tracker.finished()
+    for i, job in enumerate(plan.train_jobs, 1):
+        state = "finished" if job.key in finished else "to run"
+        print(f"{i:3}. train {job.key} {job.name} [{state}]")
+        for ev in plan.eval_jobs[job.key]:
+            print(f"       eval  {ev.key} {ev.threat.label} [{'finished' if ev.key in finished else 'to run'}]")
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    from bench.report.leaderboard import write_report
+    from bench.tracking import Tracker
+
+    suite = load_suite(args.suite)
+    tracker = Tracker(args.tracking_uri, suite.name, create=False)
+    records = tracker.records()
+    if not records:
+        raise BenchError(f"no evaluation runs of suite {suite.name!r} in {tracker.uri}. Run "
+                         f"`bench run {args.suite}` first (with the same --tracking-uri).")
+    command = "bench report " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["report"] \
+        else f"bench report {args.suite}"
+    text = write_report(suite, records, Path(args.out) / suite.name, command, tracker.uri)
+    print(text)
+    return 0
+
+
+__all__ = ["listing", "validate", "run", "report", "suite_path"]

@@ -1,0 +1,1 @@
+"""Data sets as uint8 tensors, episode sampling and fixed test-episode sets."""

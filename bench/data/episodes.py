@@ -1,0 +1,124 @@
+"""Few-shot episodes: a seeded training sampler and fixed, hashed test-episode sets.
+
+An episode is drawn as indices first (on the CPU, from a seeded generator, so the stream is
+the same on every device) and materialised by ONE index gather into the uint8 image tensor.
+Within an episode the support block comes first and the query block second, so that a single
+gather yields both halves as views. Labels are remapped to ``0..way-1`` in class-major order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import torch
+
+from bench.data.dataset import ImageDataset
+from bench.seeding import generator
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One N-way K-shot task, already split.
+
+    Attributes:
+        support_x: float ``(way * shot, C, H, W)`` in [0, 1].
+        support_y: int64 ``(way * shot,)`` in ``0..way-1``.
+        query_x: float ``(way * query, C, H, W)`` in [0, 1].
+        query_y: int64 ``(way * query,)``.
+    """
+
+    support_x: torch.Tensor
+    support_y: torch.Tensor
+    query_x: torch.Tensor
+    query_y: torch.Tensor
+
+    @property
+    def way(self) -> int:
+        return int(self.support_y.max()) + 1
+
+
+class EpisodeSampler:
+    """Draws ``way``-way ``shot``-shot episodes with ``query`` queries per class from one split.
+
+    Args:
+        dataset: the in-memory data set (its images may live on any device).
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        way, shot, query: episode shape; every class of the split must have at least
+            ``shot + query`` samples (checked by the suite validator).
+    """
+
+    def __init__(self, dataset: ImageDataset, split: str, way: int, shot: int, query: int) -> None:
+        self.images = dataset.images
+        self.way, self.shot, self.query = way, shot, query
+        self.table, counts = dataset.class_table(split)
+        # Padding slots (beyond a class's true count) get a key below every real one, so the
+        # top-k never picks them.
+        width = self.table.shape[1]
+        self.pad_key = (torch.arange(width)[None, :] >= counts[:, None]).to(torch.float32) * 2.0
+        device = self.images.device
+        self.support_y = torch.arange(way, device=device).repeat_interleave(shot)
+        self.query_y = torch.arange(way, device=device).repeat_interleave(query)
+
+    def draw_indices(self, gen: torch.Generator, count: int) -> torch.Tensor:
+        """Sample indices of ``count`` episodes: int64 ``(count, way * (shot + query))`` (CPU)."""
+        n_classes, width = self.table.shape
+        # top-k of uniform keys is a uniform draw without replacement, and O(n) unlike argsort.
+        classes = torch.rand(count, n_classes, generator=gen).topk(self.way, dim=1).indices
+        keys = torch.rand(count, self.way, width, generator=gen) - self.pad_key[classes]
+        slots = keys.topk(self.shot + self.query, dim=2).indices
+        picked = self.table[classes[:, :, None], slots]  # (count, way, shot + query)
+        support = picked[:, :, : self.shot].reshape(count, -1)
+        query = picked[:, :, self.shot :].reshape(count, -1)
+        return torch.cat([support, query], dim=1)
+
+    def gather(self, indices: torch.Tensor) -> list[Episode]:
+        """Materialise episodes from index rows ``(count, way * (shot + query))``: one gather."""
+        flat = indices.reshape(-1).to(self.images.device)
+        pixels = self.images.index_select(0, flat).to(torch.float32).mul_(1.0 / 255.0)
+        pixels = pixels.view(indices.shape[0], indices.shape[1], *self.images.shape[1:])
+        n_support = self.way * self.shot
+        return [Episode(p[:n_support], self.support_y, p[n_support:], self.query_y) for p in pixels]
+
+    def sample(self, gen: torch.Generator, count: int = 1) -> list[Episode]:
+        """``count`` fresh episodes from the generator's stream."""
+        return self.gather(self.draw_indices(gen, count))
+
+
+@dataclass(frozen=True)
+class EpisodeSet:
+    """A fixed set of test episodes, shared by every baseline and every threat.
+
+    Attributes:
+        indices: int64 ``(count, way * (shot + query))`` on the CPU.
+        key: the identity the set was drawn from (data hash, split, shape, count, seed).
+        hash: SHA-256 of ``key`` and ``indices``; logged with every evaluation run.
+    """
+
+    sampler: EpisodeSampler
+    indices: torch.Tensor
+    key: dict
+    hash: str
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    def __getitem__(self, i: int) -> Episode:
+        return self.sampler.gather(self.indices[i : i + 1])[0]
+
+    def block(self, start: int, stop: int) -> list[Episode]:
+        """Episodes ``start..stop-1`` materialised with one gather."""
+        return self.sampler.gather(self.indices[start:stop])
+
+
+def fixed_episodes(dataset: ImageDataset, split: str, way: int, shot: int, query: int,
+                   count: int, seed: int) -> EpisodeSet:
+    """The test-episode set for one (data set, split, way, shot, query, count, seed)."""
+    sampler = EpisodeSampler(dataset, split, way, shot, query)
+    indices = sampler.draw_indices(generator(seed), count)
+    key = {"data": dataset.content_hash, "split": split, "way": way, "shot": shot,
+           "query": query, "count": count, "seed": seed}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode())
+    digest.update(indices.numpy().tobytes())
+    return EpisodeSet(sampler, indices, key, digest.hexdigest())

@@ -1,0 +1,66 @@
+"""What a run was made with: code version, package versions, device (MLflow tags)."""
+
+from __future__ import annotations
+
+import functools
+import platform
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import torch
+
+import bench
+from bench.errors import BenchError
+
+PACKAGES = ("torch", "torchvision", "torchattacks", "mlflow", "numpy", "scipy")
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """Package version plus the git commit (and ``+dirty``) when run from a checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+                                capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return bench.__version__
+    return f"{bench.__version__}+g{commit}{'.dirty' if dirty else ''}"
+
+
+@functools.lru_cache(maxsize=1)
+def package_versions() -> str:
+    found = []
+    for name in PACKAGES:
+        try:
+            found.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return " ".join([f"python=={platform.python_version()}", *found])
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return f"cpu:{platform.processor() or platform.machine()}"
+
+
+def run_tags(device: torch.device) -> dict[str, str]:
+    return {"code_version": code_version(), "packages": package_versions(), "device": device_name(device)}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; ``cpu``, ``cuda``, ``cuda:N`` are checked."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise BenchError(f"--device {name!r} is not a device. Use auto, cpu, cuda or cuda:N.") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BenchError(f"--device {name} asks for CUDA but no GPU is visible; use --device cpu or auto.")
+    if device.type not in ("cpu", "cuda"):
+        raise BenchError(f"--device {name!r} is not supported. Use auto, cpu, cuda or cuda:N.")
+    return device

@@ -1,0 +1,37 @@
+"""Evaluate one threat on a fixed test-episode set: per-episode accuracies.
+
+Every baseline and every threat sees the same `EpisodeSet`, so results are paired. The seed
+of episode ``i`` under a threat depends on (suite seed, episode-set hash, threat, i), never on
+the baseline, so two baselines also face the same attack random starts and corruptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from bench.baseline import Baseline
+from bench.data.episodes import EpisodeSet
+from bench.seeding import derive_seed
+from bench.threats.base import Threat
+
+
+def threat_seeds(root: int, episodes: EpisodeSet, threat_key: str) -> list[int]:
+    """One seed per test episode for one threat."""
+    return [derive_seed(root, episodes.hash, threat_key, i) for i in range(len(episodes))]
+
+
+def evaluate_threat(baseline: Baseline, episodes: EpisodeSet, threat: Threat, seeds: list[int],
+                    on_episode: Callable[[], None] | None = None) -> list[float]:
+    """Accuracy of ``baseline`` under ``threat`` on each episode: ``len(episodes)`` floats."""
+    hits, sizes = [], []
+    for i in range(len(episodes)):
+        correct = threat.evaluate(baseline.adapt, episodes[i], seeds[i])
+        # Counts stay on the device until the end: no host sync per episode.
+        hits.append(correct.sum())
+        sizes.append(correct.numel())
+        if on_episode is not None:
+            on_episode()
+    counts = torch.stack(hits).cpu().to(torch.float64)
+    return (counts / torch.tensor(sizes, dtype=torch.float64)).tolist()

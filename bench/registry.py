@@ -1,0 +1,142 @@
+"""Name -> class registries for baselines, backbones, data sets and threats.
+
+Suites refer to everything by name (never by import path: YAML that imports code is a
+security hole). Each registry answers an unknown name with the allowed names and the closest
+match. Baselines are discovered from the files in ``baselines/`` and from the
+``fewshot_bench.baselines`` entry-point group of installed packages.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Iterator
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from bench.errors import BenchError
+
+T = TypeVar("T")
+
+ENTRY_POINT_GROUP = "fewshot_bench.baselines"
+BASELINES_DIR = Path(__file__).resolve().parent.parent / "baselines"
+
+
+def close_match(name: str, allowed: list[str]) -> str:
+    """`" Did you mean 'x'?"` for the closest allowed name, or an empty string."""
+    match = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.5)
+    if not match:  # "lr_rate" -> "lr": a shared prefix is a better hint than edit distance
+        match = sorted((a for a in allowed if str(name).startswith(a) or a.startswith(str(name))),
+                       key=len, reverse=True)[:1]
+    return f" Did you mean {match[0]!r}?" if match else ""
+
+
+class Registry(Generic[T]):
+    """A named collection of classes (or factories) of one kind."""
+
+    def __init__(self, kind: str, modules: tuple[str, ...] = ()) -> None:
+        self.kind = kind
+        self._modules = modules
+        self._items: dict[str, T] = {}
+        self._origins: dict[str, str] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator: ``@BACKBONES.register("conv4")``."""
+
+        def decorate(item: T) -> T:
+            self.add(name, item)
+            return item
+
+        return decorate
+
+    def add(self, name: str, item: T) -> None:
+        origin = _origin(item)
+        if name in self._items and self._origins[name] != origin:
+            raise BenchError(f"two {self.kind}s are named {name!r}: one in {self._origins[name]}, one in "
+                             f"{origin}. Rename one of them (its `name` attribute).")
+        self._items[name] = item
+        self._origins[name] = origin
+
+    def get(self, name: str) -> T:
+        self._load()
+        if name not in self._items:
+            allowed = self.names()
+            raise BenchError(f"unknown {self.kind} {name!r}. Allowed: {', '.join(allowed)}."
+                             f"{close_match(name, allowed)}")
+        return self._items[name]
+
+    def names(self) -> list[str]:
+        self._load()
+        return sorted(self._items)
+
+    def origin(self, name: str) -> str:
+        self.get(name)
+        return self._origins[name]
+
+    def __contains__(self, name: object) -> bool:
+        self._load()
+        return name in self._items
+
+    def __iter__(self) -> Iterator[tuple[str, T]]:
+        return iter(sorted(self._items.items()))
+
+    def _load(self) -> None:
+        """Import the modules whose decorators fill this registry (first use only)."""
+        for module in self._modules:
+            importlib.import_module(module)
+
+
+def _origin(item: object) -> str:
+    try:
+        return inspect.getfile(item)  # type: ignore[arg-type]
+    except TypeError:
+        return repr(item)
+
+
+class BaselineRegistry(Registry[T]):
+    """Baselines: every public module in ``baselines/`` plus the entry-point group."""
+
+    def __init__(self) -> None:
+        super().__init__("baseline")
+        self._loaded = False
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for path in sorted(BASELINES_DIR.glob("*.py")):
+            if not path.name.startswith("_"):
+                self._import_file(path)
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            self.add_class(entry.load())
+
+    def _import_file(self, path: Path) -> None:
+        module_name = f"baselines.{path.stem}"
+        module = sys.modules.get(module_name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            if obj.__module__ == module_name and getattr(obj, "name", None) and _is_baseline(obj):
+                self.add_class(obj)
+
+    def add_class(self, cls: T) -> None:
+        self.add(getattr(cls, "name"), cls)
+
+
+def _is_baseline(cls: type) -> bool:
+    from bench.baseline import Baseline
+
+    return issubclass(cls, Baseline) and not inspect.isabstract(cls)
+
+
+BASELINES: BaselineRegistry = BaselineRegistry()
+BACKBONES: Registry = Registry("backbone", ("bench.backbones",))
+DATASETS: Registry = Registry("data set", ("bench.data.sources",))
+THREATS: Registry = Registry("threat", ("bench.threats",))

@@ -1,0 +1,1 @@
+"""Leaderboard tables from MLflow records (statistics, tables, plots); no mlflow import here."""

@@ -1,0 +1,51 @@
+"""The threat contract: evaluate one test episode under one perturbation.
+
+A threat sees a baseline only through ``adapt`` (support set -> `TaskModel`), so every
+registered baseline is attackable, corruptible and poisonable with no extra code. Randomness
+comes from the ``seed`` the runner derives per (episode set, threat, episode), so the same
+episode gets the same perturbation in every run and for every baseline.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+
+from bench.baseline import TaskModel
+from bench.data.episodes import Episode
+
+AdaptFn = Callable[[torch.Tensor, torch.Tensor], TaskModel]
+
+KINDS = ("clean", "attack", "corruption", "support", "shift")
+
+
+class Threat(ABC):
+    """One evaluation condition, registered by name in ``bench.registry.THREATS``.
+
+    Class attributes:
+        name: key used in suites and reports.
+        kind: one of `KINDS` (groups columns in reports).
+        source: citation of the attack / corruption definition.
+        Config: frozen dataclass of parameters, validated from the suite.
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    source: ClassVar[str]
+    Config: ClassVar[type]
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    @abstractmethod
+    def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
+        """Correctness of each query under the threat: bool ``(way * query,)``."""
+
+
+def predict(model: TaskModel, x: torch.Tensor) -> torch.Tensor:
+    """Argmax predictions ``(N,)`` of a task model on ``x (N, C, H, W)``, without a graph."""
+    with torch.no_grad():
+        return model(x).argmax(-1)

@@ -1,0 +1,24 @@
+"""The unperturbed condition: adapt on the clean support set, classify the clean queries."""
+
+from __future__ import annotations
+
+import torch
+
+from bench.baseline import NoConfig
+from bench.data.episodes import Episode
+from bench.registry import THREATS
+from bench.threats.base import AdaptFn, Threat, predict
+
+
+@THREATS.register("clean")
+class Clean(Threat):
+    """Clean few-shot accuracy, the reference every robust accuracy is paired with."""
+
+    name = "clean"
+    kind = "clean"
+    source = "standard few-shot evaluation (Vinyals et al. 2016)"
+    Config = NoConfig
+
+    def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
+        model = adapt(episode.support_x, episode.support_y)
+        return predict(model, episode.query_x) == episode.query_y

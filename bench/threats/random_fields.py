@@ -1,0 +1,220 @@
+"""Counter-based random numbers on tensors, keyed by one seed per image.
+
+``torch.Generator`` draws one stream per call, so the noise an image receives would depend on
+where it sits in the batch. Here every random number is a pure function of ``(seed_i, stream,
+element index within the image)``: a keyed integer hash (two rounds of a 32-bit bijective
+mixer) evaluated on int64 tensors. The arithmetic is overflow-free by construction (words in
+``[0, 2**32)``, multipliers below ``2**31``), so the result is bit-identical on every device.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+_M32 = 0xFFFFFFFF
+_INV24 = 1.0 / (1 << 24)
+
+
+def _mix32(x: Tensor) -> Tensor:
+    """A 32-bit bijective integer hash (Wellons' hash-prospector ``[15 2c1b3c6d 12 297a2d39 15]``).
+
+    Words stay in ``[0, 2**32)`` and both multipliers are below ``2**31``, so every product
+    is below ``2**63``: no int64 overflow, and ``>>`` (arithmetic on int64) acts as a
+    logical shift on these non-negative words. In-place ops: this is the CPU hot spot.
+    """
+    x = x ^ (x >> 15)
+    x.mul_(0x2C1B3C6D).bitwise_and_(_M32)
+    x.bitwise_xor_(x >> 12)
+    x.mul_(0x297A2D39).bitwise_and_(_M32)
+    return x.bitwise_xor_(x >> 15)
+
+
+def _keys(seeds: Tensor, stream: str) -> tuple[Tensor, Tensor]:
+    """Two 32-bit keys per image from its int64 seed and a named stream.
+
+    Returns:
+        Two int64 tensors of shape ``(N, 1)``.
+    """
+    seeds = seeds.to(torch.int64).reshape(-1, 1)
+    # crc32, not hash(): Python's str hash is salted per process.
+    tag = zlib.crc32(stream.encode()) & _M32
+    lo, hi = seeds & _M32, (seeds >> 32) & _M32
+    k1 = _mix32(lo ^ _mix32(torch.full_like(lo, tag)))
+    k2 = _mix32(hi ^ _mix32(k1 ^ 0x5BD1E995))
+    return k1, k2
+
+
+def random_bits(seeds: Tensor, count: int, stream: str) -> Tensor:
+    """32 random bits per element, a pure function of (seed, stream, index).
+
+    Args:
+        seeds: int64 ``(N,)``, one seed per image.
+        count: elements per image (``< 2**32``).
+        stream: purpose name; different names give independent streams.
+
+    Returns:
+        int64 ``(N, count)`` with values in ``[0, 2**32)``, on ``seeds.device``.
+    """
+    k1, k2 = _keys(seeds, stream)
+    idx = torch.arange(count, device=seeds.device, dtype=torch.int64).unsqueeze(0)
+    # Two keyed rounds: with one, two images' streams could be permutations of each other.
+    return _mix32(_mix32(idx ^ k1).add_(k2).bitwise_and_(_M32))
+
+
+def uniform(seeds: Tensor, shape: tuple[int, ...], stream: str) -> Tensor:
+    """Uniform floats in ``[0, 1)`` with 24 random bits (exact in float32).
+
+    Returns:
+        float32 ``(N, *shape)``.
+    """
+    bits = random_bits(seeds, math.prod(shape), stream)
+    return ((bits >> 8).to(torch.float32) * _INV24).reshape(-1, *shape)
+
+
+def normal(seeds: Tensor, shape: tuple[int, ...], stream: str) -> Tensor:
+    """Standard normal floats via Box-Muller on pairs of counter-based uniforms.
+
+    Returns:
+        float32 ``(N, *shape)``.
+    """
+    n = math.prod(shape)
+    half = (n + 1) // 2
+    u = uniform(seeds, (2 * half,), stream)
+    # 1 - u lies in (0, 1], so the log is finite.
+    radius = torch.sqrt(-2.0 * torch.log1p(-u[:, :half]))
+    angle = (2.0 * math.pi) * u[:, half:]
+    z = torch.cat([radius * torch.cos(angle), radius * torch.sin(angle)], dim=1)
+    return z[:, :n].reshape(-1, *shape)
+
+
+def randint(seeds: Tensor, shape: tuple[int, ...], low: int, high: int, stream: str) -> Tensor:
+    """Integers uniform in ``[low, high]`` (inclusive), int64 ``(N, *shape)``.
+
+    Uses the top 24 bits times the range, so the bias is below ``(high - low + 1) / 2**24``.
+    """
+    bits = random_bits(seeds, math.prod(shape), stream) >> 8
+    span = high - low + 1
+    return (low + ((bits * span) >> 24)).reshape(-1, *shape)
+
+
+# ----------------------------------------------------------------- derived distributions
+
+
+def poisson_8bit(x: Tensor, rate: float, seeds: Tensor, stream: str) -> Tensor:
+    """Poisson counts ``k ~ Poisson(rate * x)`` by exact inversion of a per-level table.
+
+    The image is treated as 8-bit (``round(255 x)``, as ImageNet-C's PIL input is), so the
+    mean takes at most 256 values: one float64 CDF table per call, one ``searchsorted``.
+
+    Args:
+        x: float ``(N, *shape)`` in [0, 1].
+        rate: counts per unit intensity (ImageNet-C's ``c``).
+        seeds: int64 ``(N,)``.
+
+    Returns:
+        float64 counts, same shape as ``x``.
+    """
+    k_max = int(rate + 8.0 * math.sqrt(rate) + 16)
+    lam = torch.arange(256, dtype=torch.float64, device=x.device).unsqueeze(1) * (rate / 255.0)
+    k = torch.arange(k_max, dtype=torch.float64, device=x.device)
+    pmf = torch.exp(torch.xlogy(k, lam) - lam - torch.lgamma(k + 1.0))
+    level = torch.arange(256, dtype=torch.float64, device=x.device).unsqueeze(1)
+    # Offsetting row j by j makes the concatenated table one sorted sequence.
+    table = (torch.cumsum(pmf, dim=1).clamp(max=1.0) + level).reshape(-1)
+    levels = (x * 255.0).round().clamp(0, 255).to(torch.int64)
+    u = uniform(seeds, tuple(x.shape[1:]), stream).to(torch.float64)
+    idx = torch.searchsorted(table, levels.to(torch.float64) + u, right=True)
+    return (idx - levels * k_max).clamp(max=k_max - 1).to(torch.float64)
+
+
+def spectral_fields(seeds: Tensor, size: tuple[int, int], gains: list[Callable[[Tensor], Tensor]],
+                    stream: str) -> list[Tensor]:
+    """Stationary Gaussian random fields with given radial amplitude spectra.
+
+    One white-noise image is filtered in the Fourier domain (periodic on the ``size`` grid)
+    by each gain and standardised per image to mean 0, std 1. Fields from disjoint bands are
+    independent; overlapping bands are correlated (the frost texture relies on it).
+
+    Args:
+        seeds: int64 ``(N,)``.
+        size: ``(H, W)``.
+        gains: each maps radial frequency (cycles per pixel) to an amplitude.
+        stream: random stream name.
+
+    Returns:
+        One float32 ``(N, H, W)`` per gain.
+    """
+    h, w = size
+    # float64: float32 FFTs vectorise across the batch and round differently for an image
+    # alone than inside a batch.
+    spectrum = torch.fft.rfft2(normal(seeds, (h, w), stream).to(torch.float64))
+    fy = torch.fft.fftfreq(h, device=seeds.device, dtype=torch.float64).unsqueeze(1)
+    fx = torch.fft.rfftfreq(w, device=seeds.device, dtype=torch.float64).unsqueeze(0)
+    radius = torch.sqrt(fy**2 + fx**2)
+    fields = []
+    for gain in gains:
+        field = torch.fft.irfft2(spectrum * gain(radius), s=(h, w))
+        field = field - field.mean(dim=(1, 2), keepdim=True)
+        fields.append((field / field.std(dim=(1, 2), keepdim=True).clamp_min(1e-12)).to(torch.float32))
+    return fields
+
+
+def power_law_gain(exponent: float) -> Callable[[Tensor], Tensor]:
+    """Amplitude ``f ** -exponent`` (zero at f = 0): fractal, fBm-like fields."""
+    def gain(f: Tensor) -> Tensor:
+        return torch.where(f > 0, f.clamp_min(1e-12) ** -exponent, torch.zeros_like(f))
+
+    return gain
+
+
+def band_gain(wavelength: float) -> Callable[[Tensor], Tensor]:
+    """Log-Gaussian amplitude about ``1 / wavelength`` (about one octave wide)."""
+    f0 = 1.0 / max(wavelength, 2.0)
+
+    def gain(f: Tensor) -> Tensor:
+        return torch.exp(-0.5 * (torch.log(f.clamp_min(1e-9) / f0) / 0.5) ** 2)
+
+    return gain
+
+
+def unit_range(field: Tensor) -> Tensor:
+    """Min-max normalise each ``(H, W)`` field of ``(N, H, W)`` to [0, 1]."""
+    low = field.amin(dim=(1, 2), keepdim=True)
+    high = field.amax(dim=(1, 2), keepdim=True)
+    return (field - low) / (high - low).clamp_min(1e-12)
+
+
+def power_law_field(seeds: Tensor, size: tuple[int, int], exponent: float, stream: str) -> Tensor:
+    """Fractal field with amplitude spectrum ``f ** -exponent``, min-max scaled to [0, 1].
+
+    A spectral stand-in for the diamond-square "plasma fractal" of ImageNet-C's fog: a
+    wibble decay ``d`` per octave corresponds to ``exponent = 1 + 2 log2(d)``.
+
+    Returns:
+        float32 ``(N, H, W)`` in [0, 1].
+    """
+    return unit_range(spectral_fields(seeds, size, [power_law_gain(exponent)], stream)[0])
+
+
+def frost_texture(seeds: Tensor, size: tuple[int, int], scale: float) -> Tensor:
+    """Procedural frost: branching bright crystal veins over an uneven icy haze, in [0, 1].
+
+    Replaces the six frost photographs of ImageNet-C (not redistributable here). Veins are
+    the ridges ``(1 - |n|)**4`` along the zero crossings of band-limited fields at three
+    scales (a ridged multifractal); finer ridges are brighter where coarser ones are, which
+    makes them branch off the main veins. ``scale`` is the rescaling rule's size factor, so
+    the crystals keep their 224 px size relative to the image.
+
+    Returns:
+        float32 ``(N, H, W)`` in [0, 1].
+    """
+    gains = [power_law_gain(2.5)] + [band_gain(w * scale) for w in (56.0, 20.0, 7.0)]
+    haze, *bands = spectral_fields(seeds, size, gains, "frost")
+    r0, r1, r2 = [(1.0 - n.abs().clamp(max=1.0)) ** 4 for n in bands]
+    veins = r0 * (0.6 + 0.4 * r1) + 0.7 * r1 * (0.3 + r0) + 0.5 * r2 * (0.2 + r1)
+    return (0.18 + 0.32 * unit_range(haze) + 0.55 * veins).clamp(0.0, 1.0)
