@@ -48,7 +48,7 @@ def sgd_step(params: Params, loss: torch.Tensor, lr: float | Params, create_grap
     """
     grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
     rates = lr if isinstance(lr, dict) else dict.fromkeys(params, lr)
-    return {name: p - rates[name] * g for (name, p), g in zip(params.items(), grads)}
+    return {name: p - rates[name] * g for (name, p), g in zip(params.items(), grads, strict=True)}
 
 
 def inner_loop(module: nn.Module, params: Params, buffers: Params, x: torch.Tensor,

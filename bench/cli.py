@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from bench.errors import BenchError
+from bench.report import command as report_command
 
 EXAMPLES = {
     "run": "example: bench run smoke --device cpu\n         bench run suites/my-suite.yaml --tracking-uri http://127.0.0.1:5000",
@@ -47,9 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("what", choices=["baselines", "datasets", "threats", "suites", "backbones"])
 
     report = command("report", "Write a suite's leaderboard tables from its MLflow records.")
-    report.add_argument("suite", help="a suite name or path")
+    report_command.add_arguments(report)
     _add_common(report)
-    report.add_argument("--out", default="reports", help="output folder (default: reports/)")
     return parser
 
 
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": commands.run, "validate": commands.validate, "list": commands.listing,
-        "report": commands.report,
+        "report": report_command.report,
     }
     try:
         return handlers[args.command](args)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
-from pathlib import Path
 
 from bench.config import load_suite, shipped_suites, suite_path
 from bench.errors import BenchError
@@ -90,21 +88,4 @@ def _print_plan(plan: object, uri: str | None) -> int:
     return 0
 
 
-def report(args: argparse.Namespace) -> int:
-    from bench.report.leaderboard import write_report
-    from bench.tracking import Tracker
-
-    suite = load_suite(args.suite)
-    tracker = Tracker(args.tracking_uri, suite.name, create=False)
-    records = tracker.records()
-    if not records:
-        raise BenchError(f"no evaluation runs of suite {suite.name!r} in {tracker.uri}. Run "
-                         f"`bench run {args.suite}` first (with the same --tracking-uri).")
-    command = "bench report " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["report"] \
-        else f"bench report {args.suite}"
-    text = write_report(suite, records, Path(args.out) / suite.name, command, tracker.uri)
-    print(text)
-    return 0
-
-
-__all__ = ["listing", "validate", "run", "report", "suite_path"]
+__all__ = ["listing", "validate", "run", "suite_path"]

@@ -330,7 +330,7 @@ def _display(entry: Any) -> str:
 def _check_data(suite: Suite) -> list[ParamError]:
     """Shape checks that need the data set's split sizes (known without loading the data)."""
     errors = []
-    for i, d in enumerate(suite.datasets):
+    for d in suite.datasets:
         source = DATASETS.get(d.name)
         path = f"datasets[{d.name} {d.way}-way {d.shot}-shot]"
         if d.image_size != source.default_size and not source.resizable:

@@ -127,7 +127,7 @@ class BaselineRegistry(Registry[T]):
                 self.add_class(obj)
 
     def add_class(self, cls: T) -> None:
-        self.add(getattr(cls, "name"), cls)
+        self.add(cls.name, cls)
 
 
 def _is_baseline(cls: type) -> bool:

@@ -17,12 +17,12 @@ import torch
 
 from bench.backbones import build_backbone
 from bench.baseline import Baseline
+from bench.config import Suite
 from bench.data.dataset import ImageDataset
 from bench.data.episodes import EpisodeSampler, EpisodeSet, fixed_episodes
 from bench.environment import run_tags
 from bench.errors import BenchError
 from bench.evaluate import evaluate_threat, threat_seeds
-from bench.config import Suite
 from bench.plan import EvalJob, TrainJob, component_identity, episode_seed, stable_key
 from bench.progress import Progress
 from bench.registry import BASELINES, THREATS
@@ -160,7 +160,8 @@ def eval_tags(ctx: Context, job: EvalJob, threat: Threat, episodes: EpisodeSet) 
             "threat_kind": threat.kind, "episodes_hash": episodes.hash}
 
 
-def train_or_restore(ctx: Context, job: TrainJob, finished: dict[str, str], outcome: JobOutcome) -> tuple[Baseline, str]:
+def train_or_restore(ctx: Context, job: TrainJob, finished: dict[str, str],
+                     outcome: JobOutcome) -> tuple[Baseline, str]:
     """Train and record the job, or rebuild it from its finished run's checkpoint."""
     dataset = ctx.dataset(job)
     baseline = build_baseline(job, dataset, ctx.device)

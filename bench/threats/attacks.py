@@ -33,11 +33,18 @@ class QueryAttack(Threat):
     def build(self, model: torch.nn.Module, way: int) -> Any:
         return self.attack_class(model, **asdict(self.config))
 
+    def perturb(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, way: int,
+                seed: int) -> torch.Tensor:
+        """Adversarial queries ``(N, C, H, W)`` against ``model``; also used by adversarial
+        meta-training (adversarial querying, Goldblum et al. 2020), so both share one code path."""
+        attack = self.build(model, way)
+        with torch_rng(seed, x.device):
+            return attack(x, y)
+
     def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
         model = adapt(episode.support_x, episode.support_y)
-        attack = self.build(model, int(episode.support_y.max()) + 1)
-        with torch_rng(seed, episode.query_x.device):
-            adversarial = attack(episode.query_x, episode.query_y)
+        way = int(episode.support_y.max()) + 1
+        adversarial = self.perturb(model, episode.query_x, episode.query_y, way, seed)
         return predict(model, adversarial) == episode.query_y
 
 
