@@ -66,6 +66,86 @@ class Conv4(nn.Module):
         return self.blocks(x).flatten(1)
 
 
+
+@dataclass(frozen=True)
+class ResNet12Config:
+    """Hyperparameters of `ResNet12`.
+
+    Attributes:
+        channels: output channels of the residual stages (Lee et al. 2019: 64, 160, 320, 640).
+        negative_slope: slope of the LeakyReLU activations (Lee et al. 2019: 0.1).
+        bn_stats: ``"running"`` (inductive) or ``"batch"`` (transductive), as for `Conv4`.
+    """
+
+    channels: tuple[int, ...] = (64, 160, 320, 640)
+    negative_slope: float = 0.1
+    bn_stats: BnStats = "running"
+
+    def __post_init__(self) -> None:
+        if not self.channels or min(self.channels) < 1:
+            raise ValueError(f"channels must be a non-empty list of positive ints, got {self.channels}")
+
+
+class ResidualBlock(nn.Module):
+    """Three 3x3 conv + BN (+ LeakyReLU) with a 1x1 conv + BN shortcut (Lee et al. 2019, ResNet-12).
+
+    Shapes: ``(N, C_in, S, S)`` -> ``(N, C_out, S, S)``; the 2x2 max-pool that follows each block
+    is a separate module of the stage (see `ResNet12`).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, slope: float, bn_stats: BnStats) -> None:
+        super().__init__()
+        track = bn_stats == "running"
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels, track_running_stats=track)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels, track_running_stats=track)
+        self.conv3 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_channels, track_running_stats=track)
+        self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False),
+                                      nn.BatchNorm2d(out_channels, track_running_stats=track))
+        self.act = nn.LeakyReLU(slope)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act(self.bn1(self.conv1(x)))
+        out = self.act(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.act(out + self.shortcut(x))
+
+
+@BACKBONES.register("resnet12")
+class ResNet12(nn.Module):
+    """ResNet-12 of MetaOptNet (Lee et al., CVPR 2019, "Meta-Learning with Differentiable Convex
+    Optimization"), the backbone of most post-2019 few-shot results.
+
+    Four stages ``ResidualBlock -> MaxPool2d(2)`` with 64-160-320-640 channels; the final map is
+    flattened, as in MetaOptNet (no global average pooling). Shapes: ``(N, C, S, S)`` ->
+    ``(N, 640 * (S // 16) ** 2)``: 84 px -> 16000 features, 32 px -> 2560, 28 px -> 640.
+    Like `Conv4`, ``blocks`` is an ``nn.Sequential`` of stages whose last module is the pool, so
+    a method that needs feature maps (Relation Networks) can skip the last pools.
+
+    Deviations: DropBlock (and the dropout MetaOptNet uses with it) is omitted, so there is no
+    stochastic regulariser; weights use Kaiming-normal initialisation (fan-out, leaky ReLU) and
+    batch-norm scale 1, bias 0, as the reference code does.
+    """
+
+    Config = ResNet12Config
+
+    def __init__(self, config: ResNet12Config, in_channels: int, image_size: int) -> None:
+        super().__init__()
+        widths = (in_channels, *config.channels)
+        self.blocks = nn.Sequential(*(
+            nn.Sequential(ResidualBlock(c_in, c_out, config.negative_slope, config.bn_stats), nn.MaxPool2d(2))
+            for c_in, c_out in zip(widths[:-1], widths[1:], strict=True)))
+        self.out_features = config.channels[-1] * max(image_size // 2 ** len(config.channels), 1) ** 2
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="leaky_relu",
+                                        a=config.negative_slope)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x).flatten(1)
+
 def build_backbone(name: str, params: dict, in_channels: int, image_size: int) -> nn.Module:
     """Instantiate a registered backbone from its name and (already validated) params."""
     cls = BACKBONES.get(name)

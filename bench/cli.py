@@ -37,7 +37,19 @@ def build_parser() -> argparse.ArgumentParser:
     run = command("run", "Train and evaluate every unfinished job of a suite, recording to MLflow.")
     run.add_argument("suite", help="a suite name from suites/ or a path to a .yaml file")
     _add_common(run)
-    run.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N")
+    run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                     help="auto: every visible GPU (CUDA_VISIBLE_DEVICES respected), else the CPU")
+    run.add_argument("--workers", type=int, default=None,
+                     help="parallel job slots (default: one per GPU x --jobs-per-gpu, else one per core)")
+    run.add_argument("--jobs-per-gpu", type=int, default=1, help="small jobs sharing one GPU (default 1)")
+    run.add_argument("--memory-per-job", type=float, default=None, metavar="GB",
+                     help="fill each GPU's free memory with jobs of this size instead of --jobs-per-gpu")
+    run.add_argument("--threads-per-job", type=int, default=1,
+                     help="torch CPU threads per job; part of the numerics, so results match for any "
+                          "--workers (default 1)")
+    run.add_argument("--retries", type=int, default=0, help="re-run a failed job up to N times")
+    run.add_argument("--backend", choices=["local", "ray"], default="local", help="local processes or Ray")
+    run.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
     run.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
     run.add_argument("--no-progress", action="store_true", help="no progress bars (summary lines only)")
 

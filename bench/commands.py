@@ -53,18 +53,22 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.environment import resolve_device
     from bench.plan import make_plan
     from bench.progress import Progress
 
     suite = load_suite(args.suite)
-    device = resolve_device(args.device)
     plan = make_plan(suite)
     if args.dry_run:
         return _print_plan(plan, args.tracking_uri)
-    from bench.scheduler import run_suite
+    from bench.scheduler import RunOptions, run_suite
 
-    outcomes = run_suite(suite, args.tracking_uri, device, Progress(not args.no_progress), plan)
+    for flag in ("workers", "jobs_per_gpu", "threads_per_job", "retries"):
+        value = getattr(args, flag)
+        if value is not None and value < (0 if flag == "retries" else 1):
+            raise BenchError(f"--{flag.replace('_', '-')} {value} is out of range; give a positive number.")
+    options = RunOptions(args.device, args.workers, args.jobs_per_gpu, args.memory_per_job,
+                         args.threads_per_job, args.retries, args.backend, args.address)
+    outcomes = run_suite(suite, args.tracking_uri, options, Progress(not args.no_progress), plan)
     failed = [o for o in outcomes if o.failed]
     trained = sum(o.trained for o in outcomes)
     print(f"{suite.name}: {len(outcomes)} train jobs ({trained} trained now), {len(failed)} with failures")

@@ -48,11 +48,19 @@ class TrainSettings:
     """Attributes:
         steps: meta-updates. meta_batch: episodes per meta-update.
         way: training way (default: the data setting's way; Snell et al. trained wider).
+        adversarial: ``"none"`` for natural training, or the query attack used for
+            adversarial querying (Goldblum et al. 2020), a generic option for every baseline.
+        adv_eps, adv_alpha, adv_steps: that attack's radius, step and steps (AQ used PGD-7,
+            8/255, 2/255 for training).
     """
 
     steps: int = 1000
     meta_batch: int = 4
     way: int | None = None
+    adversarial: Literal["none", "fgsm", "pgd"] = "none"
+    adv_eps: float = 8 / 255
+    adv_alpha: float = 2 / 255
+    adv_steps: int = 7
 
 
 @dataclass(frozen=True)
@@ -301,6 +309,8 @@ def _baselines(item: Any, path: str, backbone: dict[str, Any], train: TrainSetti
                             f"{path}.backbone")
     overrides = expand_params(item.get("train"), TrainSettings, f"{path}.train")
     budget = dataclasses.replace(train, **overrides[0])
+    if budget.adversarial != "none" and "label" not in item:
+        variants = [dataclasses.replace(v, label=f"{v.label}+aq") for v in variants]
     return [BaselineVariant(v, b, budget) for v in variants for b in backbones]
 
 
@@ -345,7 +355,34 @@ def _check_data(suite: Suite) -> list[ParamError]:
         if d.shot < 1 or d.query < 1 or d.shot + d.query > source.samples_per_class:
             errors.append(ParamError(f"{path}.shot", f"shot={d.shot} and query={d.query} must be >= 1 with "
                                      f"shot + query <= {source.samples_per_class} images per class of {d.name}"))
+        errors.extend(_check_shift_targets(suite, d, path))
     return errors
+
+
+def _check_shift_targets(suite: Suite, d: DataSetting, path: str) -> list[ParamError]:
+    """Domain-shift threats draw episodes of the same shape from another data set."""
+    errors = []
+    for threat in suite.threats:
+        target = getattr(threat.config, "dataset", None)
+        if target is None:
+            continue
+        source = DATASETS.get(target)
+        classes = source.split_classes.get(suite.eval.split, 0)
+        if d.way > classes or d.shot + d.query > source.samples_per_class:
+            errors.append(ParamError(f"threats[{threat.label}]", f"{d.way}-way {d.shot}-shot {d.query}-query "
+                                     f"episodes do not fit {target}'s {suite.eval.split} split ({classes} "
+                                     f"classes, {source.samples_per_class} images per class) for {path}"))
+    return errors
+
+
+def data_needed(suite: Suite) -> list[tuple[str, int]]:
+    """Every (data set, image size) the suite reads, domain-shift targets included."""
+    needed = {(d.name, d.image_size) for d in suite.datasets}
+    for threat in suite.threats:
+        target = getattr(threat.config, "dataset", None)
+        if target is not None:
+            needed.add((target, DATASETS.get(target).default_size))
+    return sorted(needed)
 
 
 def _train_way(suite: Suite, setting: DataSetting) -> int:

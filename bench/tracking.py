@@ -20,10 +20,12 @@ from typing import Any
 
 # MLflow's per-download progress bars and table-creation notices would drown the job lines.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-logging.getLogger("mlflow").setLevel(logging.WARNING)
-logging.getLogger("alembic").setLevel(logging.WARNING)
 
 import mlflow  # noqa: E402
+
+# After the import: mlflow configures its own loggers when imported.
+for _name in ("mlflow", "alembic"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 from mlflow.entities import Metric, Param  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
@@ -108,6 +110,18 @@ class Tracker:
         return {r.data.tags[TAG + "job_key"]: r.info.run_id for r in self.runs()
                 if r.info.status == "FINISHED" and TAG + "job_key" in r.data.tags}
 
+    def delete_partial(self) -> int:
+        """Delete runs left RUNNING by a killed driver (partial records); returns how many.
+
+        The driver writes a run in one go after its job finished, so a RUNNING run of ours is
+        never live unless two drivers share one experiment, which `bench run` does not support.
+        """
+        partial = [r.info.run_id for r in self.runs()
+                   if r.info.status == "RUNNING" and TAG + "job_key" in r.data.tags]
+        for run_id in partial:
+            self.client.delete_run(run_id)
+        return len(partial)
+
     def start(self, name: str, tags: dict[str, str], parent: str | None = None) -> str:
         all_tags = {TAG + k: str(v) for k, v in tags.items()}
         if parent:
@@ -146,12 +160,19 @@ class Tracker:
         self.client.set_terminated(run_id, status)
 
     def records(self) -> list[RunRecord]:
-        """Every evaluation run (FINISHED or FAILED) with its per-episode accuracies."""
-        out = []
-        for run in self.runs():
-            tags = dict(run.data.tags)
+        """Every evaluation run with its per-episode accuracies: the FINISHED one of each job,
+        else its latest FAILED attempt (so a failure that was retried successfully is gone)."""
+        chosen: dict[str, Any] = {}
+        for run in self.runs():  # oldest first: later attempts replace earlier failures
+            tags = run.data.tags
             if tags.get(TAG + "kind") != "eval" or run.info.status not in ("FINISHED", "FAILED"):
                 continue
+            key = tags.get(TAG + "job_key", run.info.run_id)
+            if chosen.get(key) is None or chosen[key].info.status != "FINISHED":
+                chosen[key] = run
+        out = []
+        for run in chosen.values():
+            tags = dict(run.data.tags)
             per_episode = []
             if run.info.status == "FINISHED":
                 per_episode = json.loads(self.read_file(run.info.run_id, PER_EPISODE))["accuracy"]

@@ -50,7 +50,7 @@ def test_shapes_dtype_and_samples_per_class(glyphs: ImageDataset) -> None:
     peaks = glyphs.images.flatten(1).amax(1)
     ink = (glyphs.images.flatten(1) > 127).float().mean(1)
     assert bool((peaks == 255).all()), "every image has full-contrast ink"
-    assert float(ink.max()) < 0.8 and float(ink.min()) > 0, "no blank and no all-ink image"
+    assert 0 < float(ink.min()) and float(ink.max()) < 0.95, "no blank and no all-ink image"
 
 
 def test_class_count_matches_declared_splits(glyphs: ImageDataset) -> None:

@@ -132,6 +132,7 @@ class _CifarSplit(DataSource):
 
     channels: ClassVar[int] = 3
     default_size: ClassVar[int] = 32
+    samples_per_class: ClassVar[int] = 600
 
     def prepare(self, root: Path | None = None, image_size: int | None = None,
                 raw: Path | None = None, strict: bool = True) -> ImageDataset:

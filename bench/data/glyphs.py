@@ -94,8 +94,9 @@ def _outline_side(font: ft2font.FT2Font, code_point: int) -> float:
     return float(max(glyph.width, glyph.height)) / 64
 
 
-def coverage(fonts: Fonts, code_points: list[int] | None = None) -> dict[int, list[int]]:
-    """Candidate classes, ascending: code point -> indices of the >= ``MIN_FONTS`` fonts drawing it."""
+def coverage(fonts: Fonts, code_points: list[int] | None = None) -> dict[int, dict[int, float]]:
+    """Candidate classes, ascending: code point -> {index of a font drawing it: `_outline_side`},
+    for the characters that at least ``MIN_FONTS`` fonts draw."""
     covered: dict[int, list[int]] = {}
     for index, font in enumerate(fonts):
         for code_point, glyph_id in font.get_charmap().items():
@@ -105,24 +106,30 @@ def coverage(fonts: Fonts, code_points: list[int] | None = None) -> dict[int, li
     result = {}
     for code_point in sorted(wanted & covered.keys()):
         if unicodedata.category(chr(code_point))[0] in CATEGORIES and len(covered[code_point]) >= MIN_FONTS:
-            drawn = [i for i in covered[code_point] if _outline_side(fonts[i], code_point) > 0]
+            sides = {i: _outline_side(fonts[i], code_point) for i in covered[code_point]}
+            drawn = {i: side for i, side in sides.items() if side > 0}
             if len(drawn) >= MIN_FONTS:
                 result[code_point] = drawn
     return result
 
 
-def render_glyph(font: ft2font.FT2Font, code_point: int, canvas: int) -> tuple[np.ndarray, np.ndarray] | None:
+def render_glyph(font: ft2font.FT2Font, code_point: int, canvas: int,
+                 side: float | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """Draw one glyph, longer side about ``FILL * canvas`` px, ink box centred on a square canvas.
+
+    ``side`` is the glyph's `_outline_side` when the caller already knows it.
 
     Returns:
         ``(image, geometry)``: uint8 ``(canvas, canvas)`` with 255 = ink, and float64 ``(3,)``:
         the ink box's centre x, y in ``grid_sample`` coordinates and its longer side in pixels.
         ``None`` if nothing is drawn.
     """
-    side = _outline_side(font, code_point)
+    side = _outline_side(font, code_point) if side is None else side
     if side <= 0:
         return None
     font.set_size(32 * FILL * canvas / side, 72)
+    # set_text sizes the bitmap itself; draw_glyph_to_bitmap is faster, but where it places
+    # the glyph has changed between matplotlib releases.
     font.set_text(chr(code_point), 0.0, _FLAGS)
     font.draw_glyphs_to_bitmap(antialiased=True)
     bitmap = np.asarray(font.get_image())
@@ -138,12 +145,12 @@ def render_glyph(font: ft2font.FT2Font, code_point: int, canvas: int) -> tuple[n
     return image, np.array([*((2 * centre + 1) / canvas - 1), max(height, width)])
 
 
-def _render_bank(fonts: Fonts, jobs: list[tuple[int, int]], canvas: int) -> tuple[torch.Tensor, np.ndarray]:
-    """Render ``(font index, code point)`` jobs: uint8 ``(M, 1, canvas, canvas)``, geometry ``(M, 3)``."""
+def _render_bank(fonts: Fonts, jobs: list[tuple[int, int, float]], canvas: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Render ``(font index, code point, side)`` jobs: uint8 ``(M, 1, canvas, canvas)``, geometry ``(M, 3)``."""
     bank = np.zeros((len(jobs), 1, canvas, canvas), np.uint8)
     geometry = np.tile([0.0, 0.0, 1.0], (len(jobs), 1))
-    for row, (font_index, code_point) in enumerate(jobs):
-        drawn = render_glyph(fonts[font_index], code_point, canvas)
+    for row, (font_index, code_point, side) in enumerate(jobs):
+        drawn = render_glyph(fonts[font_index], code_point, canvas, side)
         if drawn is not None:
             bank[row, 0], geometry[row] = drawn
     return torch.from_numpy(bank), geometry
@@ -175,10 +182,10 @@ def _theta(geometry: np.ndarray, params: np.ndarray, canvas: int) -> torch.Tenso
 def transform(bank: torch.Tensor, geometry: np.ndarray, params: np.ndarray, size: int) -> torch.Tensor:
     """Jitter and downsample a batch: uint8 ``(B, 1, 2S, 2S)`` canvases -> uint8 ``(B, 1, S, S)``.
 
-    Geometry is resampled at twice the output size, where strokes are thickened (3x3 max,
+    Geometry is resampled (``grid_sample``, bilinear) at twice the output size, where strokes are thickened (3x3 max,
     dilation) or thinned (3x3 min, erosion) by a per-sample fraction; 2x2 means anti-alias.
     """
-    grid = F.affine_grid(_theta(geometry, params, bank.shape[-1]), list(bank.shape), align_corners=False)
+    grid = _affine_grid(_theta(geometry, params, bank.shape[-1]), bank.shape[-1])
     image = F.grid_sample(bank.float() / 255, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     stroke = torch.from_numpy(params[:, 5]).float().view(-1, 1, 1, 1)
     dilated, eroded = _max3x3(image), -_max3x3(-image)
@@ -189,6 +196,14 @@ def transform(bank: torch.Tensor, geometry: np.ndarray, params: np.ndarray, size
     return (image * 255).round().clamp(0, 255).to(torch.uint8)
 
 
+def _affine_grid(theta: torch.Tensor, size: int) -> torch.Tensor:
+    """``F.affine_grid(theta, (B, 1, size, size), align_corners=False)`` as one batched matmul,
+    8x faster on CPU (where it took 40% of the build)."""
+    centres = (2 * torch.arange(size, dtype=torch.float32) + 1) / size - 1
+    base = torch.stack([centres.repeat(size), centres.repeat_interleave(size), torch.ones(size * size)], 1)
+    return (base @ theta.transpose(1, 2)).view(-1, size, size, 2)
+
+
 def _max3x3(image: torch.Tensor) -> torch.Tensor:
     """``max_pool2d(image, 3, 1, 1)`` as separable shifted maxima (3x faster on CPU)."""
     padded = F.pad(image, (1, 1, 1, 1), value=float("-inf"))
@@ -197,8 +212,12 @@ def _max3x3(image: torch.Tensor) -> torch.Tensor:
 
 
 def reference_images(fonts: Fonts, reference: int, code_points: list[int]) -> torch.Tensor:
-    """Each character in the reference font, fitted and centred, no jitter: uint8 ``(n, 1, 28, 28)``."""
-    bank, geometry = _render_bank(fonts, [(reference, cp) for cp in code_points], 2 * REFERENCE_SIZE)
+    """Each character in the reference font, fitted and centred, no jitter: uint8 ``(n, 1, 28, 28)``
+    (blank where that font does not draw it)."""
+    charmap = fonts[reference].get_charmap()
+    sides = [_outline_side(fonts[reference], cp) if charmap.get(cp, 0) else 0.0 for cp in code_points]
+    jobs = [(reference, cp, side) for cp, side in zip(code_points, sides, strict=True)]
+    bank, geometry = _render_bank(fonts, jobs, 2 * REFERENCE_SIZE)
     return transform(bank, geometry, np.tile(_IDENTITY, (len(code_points), 1)), REFERENCE_SIZE)
 
 
@@ -222,13 +241,11 @@ def drop_lookalikes(code_points: list[int], references: torch.Tensor) -> list[in
     earlier: dict[int, list[int]] = {}
     for i, j in lookalike_pairs(references):
         earlier.setdefault(i, []).append(j)
-    kept: list[int] = []
-    kept_set: set[int] = set()
-    for i, code_point in enumerate(code_points):
-        if bool(references[i].any()) and kept_set.isdisjoint(earlier.get(i, ())):
-            kept.append(code_point)
-            kept_set.add(i)
-    return kept
+    kept: set[int] = set()
+    for i in range(len(code_points)):
+        if bool(references[i].any()) and kept.isdisjoint(earlier.get(i, ())):
+            kept.add(i)
+    return [code_points[i] for i in sorted(kept)]
 
 
 def script_group(code_point: int) -> str:
@@ -256,8 +273,9 @@ def code_point_of(name: str) -> int:
     return int(name.split()[0].removeprefix("U+"), 16)
 
 
-def select_classes(fonts: Fonts, names: list[str], code_points: list[int] | None = None) -> dict[int, list[int]]:
-    """The kept classes in code-point order: code point -> indices of the fonts that draw it."""
+def select_classes(fonts: Fonts, names: list[str],
+                   code_points: list[int] | None = None) -> dict[int, dict[int, float]]:
+    """The kept classes in code-point order, as in `coverage`."""
     covered = coverage(fonts, code_points)
     references = reference_images(fonts, names.index(REFERENCE_FONT), list(covered))
     return {cp: covered[cp] for cp in drop_lookalikes(list(covered), references)}
@@ -271,14 +289,14 @@ def class_plan(code_point: int, font_ids: list[int], seed: int = SEED) -> tuple[
     return [order[k % len(order)] for k in range(SAMPLES_PER_CLASS)], jitter_params(rng, SAMPLES_PER_CLASS)
 
 
-def render_samples(fonts: Fonts, classes: dict[int, list[int]], size: int, seed: int = SEED) -> torch.Tensor:
+def render_samples(fonts: Fonts, classes: dict[int, dict[int, float]], size: int, seed: int = SEED) -> torch.Tensor:
     """All samples, class-major: uint8 ``(len(classes) * SAMPLES_PER_CLASS, 1, size, size)``."""
     per_chunk = max(1, _CHUNK_PIXELS // (SAMPLES_PER_CLASS * (2 * size) ** 2))
     items = list(classes.items())
     images = torch.empty(len(items) * SAMPLES_PER_CLASS, 1, size, size, dtype=torch.uint8)
     for start in range(0, len(items), per_chunk):
-        plans = {cp: class_plan(cp, font_ids, seed) for cp, font_ids in items[start:start + per_chunk]}
-        wanted = [(font, cp) for cp, (chosen, _) in plans.items() for font in chosen]
+        plans = {cp: class_plan(cp, sorted(sides), seed) for cp, sides in items[start:start + per_chunk]}
+        wanted = [(font, cp, classes[cp][font]) for cp, (chosen, _) in plans.items() for font in chosen]
         jobs = sorted(set(wanted))
         bank, geometry = _render_bank(fonts, jobs, 2 * size)
         row = {job: i for i, job in enumerate(jobs)}
@@ -362,6 +380,7 @@ class GlyphsSource(DataSource):
     channels: ClassVar[int] = 1
     default_size: ClassVar[int] = 28
     split_classes: ClassVar[dict[str, int]] = {"train": 1380, "val": 323, "test": 436}
+    resizable: ClassVar[bool] = True  # rendered at any size
 
     def prepare(self, root: Path | None = None, image_size: int | None = None,
                 raw: Path | None = None) -> ImageDataset:

@@ -123,6 +123,7 @@ class MiniImageNet(DataSource):
     channels: ClassVar[int] = 3
     default_size: ClassVar[int] = 84
     split_classes: ClassVar[dict[str, int]] = {"train": 64, "val": 16, "test": 20}
+    samples_per_class: ClassVar[int] = 600
 
     def prepare(self, root: Path | None = None, image_size: int | None = None,
                 raw: Path | None = None, strict: bool = True) -> ImageDataset:

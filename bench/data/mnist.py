@@ -93,6 +93,7 @@ class Mnist(DataSource):
     channels: ClassVar[int] = 1
     default_size: ClassVar[int] = 28
     split_classes: ClassVar[dict[str, int]] = {"train": 0, "val": 0, "test": 10}
+    samples_per_class: ClassVar[int] = 892  # the rarest test digit (5) has 892 images
 
     def prepare(self, root: Path | None = None, image_size: int | None = None,
                 raw: Path | None = None, strict: bool = True) -> ImageDataset:

@@ -1,34 +1,129 @@
-"""`bench report`: arguments and the command (reads MLflow through `bench.tracking`)."""
+"""`bench report`: arguments and the command (reads MLflow through `bench.tracking` only).
+
+``bench report SUITE`` writes ``reports/<suite>/``; ``bench report --all`` does so for every
+shipped suite with records in the store and writes ``reports/README.md``, the index. Each file
+names the command that made it (rebuilt from the parsed options, so it does not depend on how
+the CLI was invoked) and the tracking store as the user gave it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from bench.config import load_suite
+from bench.config import load_suite, shipped_suites
 from bench.errors import BenchError
+from bench.report.filters import Filters, NoMatchingJobs, parse_filters
+from bench.report.model import FILES, FORMATS
+
+if TYPE_CHECKING:
+    from bench.report.compare import Options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The report command's own options (the CLI adds ``--tracking-uri``)."""
-    parser.add_argument("suite", help="a suite name or path")
+    parser.add_argument("suite", nargs="?", help="a suite name or path (or --all)")
+    parser.add_argument("--all", action="store_true",
+                        help="every shipped suite with records in the store, plus reports/README.md (the index)")
     parser.add_argument("--out", default="reports", help="output folder (default: reports/)")
+    parser.add_argument("--format", default="all", choices=FORMATS,
+                        help="md, latex, csv, json, html (with plots) or all (default)")
+    parser.add_argument("--where", action="append", metavar="KEY=VALUE[,VALUE]",
+                        help="keep jobs whose tag or param KEY has one of the values, e.g. threat=pgd,clean or "
+                             "threat.config.eps=8/255 (repeatable; all must hold)")
+    parser.add_argument("--baselines", metavar="A,B", help="keep these baseline labels or names")
+    parser.add_argument("--ci", choices=("t", "bootstrap"), default="t",
+                        help="cell intervals: Student t (default) or the two-level seed x episode bootstrap")
+    parser.add_argument("--paired-test", choices=("t", "wilcoxon"), default="t",
+                        help="paired test for the best marks: t (default) or Wilcoxon signed-rank")
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The canonical command: the target and every non-default option, in a fixed order."""
+    parts = ["bench", "report", "--all" if args.all else args.suite]
+    for item in args.where or ():
+        parts += ["--where", item]
+    options = (("--baselines", args.baselines, None), ("--format", args.format, "all"), ("--ci", args.ci, "t"),
+               ("--paired-test", args.paired_test, "t"), ("--out", args.out, "reports"),
+               ("--tracking-uri", args.tracking_uri, None))
+    parts += [p for flag, value, default in options if value != default for p in (flag, value)]
+    return " ".join(shlex.quote(str(p)) for p in parts)
+
+
+def gather(tracker: Any) -> list[Any]:
+    """Eval records plus the runs that explain missing cells: failed or interrupted train runs
+    and interrupted eval runs (their eval jobs have no FINISHED or FAILED record)."""
+    from bench.tracking import TAG, RunRecord
+
+    extra = []
+    for run in tracker.runs():
+        tags = {k[len(TAG):]: v for k, v in run.data.tags.items() if k.startswith(TAG)}
+        kind, status = tags.get("kind"), run.info.status
+        if (kind == "train" and status in ("FAILED", "KILLED")) or (kind == "eval" and status == "KILLED"):
+            extra.append(RunRecord(run.info.run_id, status, tags, {}, {}, []))
+    return extra + tracker.records()
+
+
+def _one(name: str, args: argparse.Namespace, filters: Filters, options: Options) -> Any:
+    """Report one suite; returns its `Report`, or None when the store has no runs of it."""
+    from bench.report.cells import planned_jobs
+    from bench.report.leaderboard import build_report, write_report
+    from bench.tracking import Tracker
+
+    suite = load_suite(name)
+    planned_jobs(suite, filters)  # a bad filter is refused before the store is read
+    tracker = Tracker(args.tracking_uri, suite.name, create=False)
+    records = gather(tracker)
+    if not records:
+        return None
+    formats = (args.format,)
+    report = build_report(suite, records, command_line(args), tracker.uri, filters, options,
+                          plots=args.format in ("html", "all"))
+    for path in write_report(report, Path(args.out) / suite.name, formats):
+        print(f"wrote {path}")
+    return report
 
 
 def report(args: argparse.Namespace) -> int:
-    from bench.report.leaderboard import write_report
-    from bench.tracking import Tracker
+    """``bench report``: exit 0, or 2 (via `BenchError`) for bad input or a suite with no runs."""
+    if bool(args.suite) == bool(args.all):
+        raise BenchError("give one suite name or path, or --all (e.g. `bench report smoke`, `bench report --all`).")
+    from bench.report.compare import Options
 
-    suite = load_suite(args.suite)
-    tracker = Tracker(args.tracking_uri, suite.name, create=False)
-    records = tracker.records()
-    if not records:
-        raise BenchError(f"no evaluation runs of suite {suite.name!r} in {tracker.uri}. Run "
+    filters = parse_filters(args.where, args.baselines)
+    options = Options(ci=args.ci, test=args.paired_test)
+    if args.all:
+        return _report_all(args, filters, options)
+    made = _one(args.suite, args, filters, options)
+    if made is None:
+        from bench.tracking import resolve_uri
+
+        raise BenchError(f"no evaluation runs of suite {args.suite!r} in {resolve_uri(args.tracking_uri)}. Run "
                          f"`bench run {args.suite}` first (with the same --tracking-uri).")
-    command = "bench report " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["report"] \
-        else f"bench report {args.suite}"
-    text = write_report(suite, records, Path(args.out) / suite.name, command, tracker.uri)
-    print(text)
+    if args.format in ("md", "all"):
+        print((Path(args.out) / made.suite.name / FILES["md"]).read_text(encoding="utf-8"))
+    return 0
+
+
+def _report_all(args: argparse.Namespace, filters: Filters, options: Options) -> int:
+    from bench.report.index import SuiteEntry, render_index
+    from bench.tracking import resolve_uri
+
+    entries = []
+    for name in shipped_suites():
+        try:
+            made = _one(name, args, filters, options)
+        except NoMatchingJobs:
+            entries.append(SuiteEntry(load_suite(name).name, None, "no job matches the filters"))
+            continue
+        entries.append(SuiteEntry(made.suite.name, made) if made else SuiteEntry(load_suite(name).name, None))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    index = out / "README.md"
+    index.with_name("README.md.tmp").write_text(render_index(entries, command_line(args),
+                                                             resolve_uri(args.tracking_uri)), encoding="utf-8")
+    index.with_name("README.md.tmp").replace(index)
+    print(f"wrote {index}; not run: {', '.join(e.name for e in entries if e.report is None) or 'none'}")
     return 0

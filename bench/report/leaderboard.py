@@ -1,108 +1,74 @@
-"""The leaderboard: one table per (data set, way, shot), rows = baselines, columns = threats.
+"""A suite's report: records -> analysed tables -> files in ``reports/<suite>/``.
 
 Every number comes from MLflow records (`bench.tracking.RunRecord`, passed in as plain data).
-Cells are ``mean ± 95% CI`` in percent. Output is byte-stable for the same records: rows and
-columns follow the suite's order, and nothing time-dependent is written.
+Output is byte-stable for the same records: rows and columns follow the suite's order, floats
+are printed at fixed precision, figures carry no date, and nothing time-dependent is written.
+Files are written to temporary names first and renamed, so a failed report leaves the previous
+files whole.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tabulate import tabulate
-
 from bench.config import Suite
-from bench.report.stats import LEVEL, seed_level_ci
+from bench.report.cells import collect
+from bench.report.compare import Options, analyse
+from bench.report.export import render_csv, render_json
+from bench.report.filters import Filters
+from bench.report.html import render_html
+from bench.report.model import FILES, Report
+from bench.report.plots import table_plots
+from bench.report.published import parse_published
+from bench.report.tables import render_latex, render_markdown
+from bench.report.text import slug
 
-RULES = {
-    "episodes": "mean over test episodes ± half-width of the Student-t {level:.0%} CI over episodes "
-                "(one seed)",
-    "seeds": "mean of seed means ± half-width of the Student-t {level:.0%} CI over seeds",
-}
-
-
-@dataclass
-class Cell:
-    """The records of one (setting, baseline, threat): per-seed accuracies, failures."""
-
-    per_seed: dict[int, list[float]] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-
-    def text(self) -> tuple[str, str | None]:
-        if not self.per_seed:
-            return ("FAILED" if self.failures else "missing"), None
-        mean, half, rule = seed_level_ci([self.per_seed[s] for s in sorted(self.per_seed)])
-        half_text = "n/a" if half != half else f"{100 * half:.1f}"
-        return f"{100 * mean:.1f} ± {half_text}", rule
+RENDER = {"md": render_markdown, "latex": render_latex, "csv": render_csv, "json": render_json, "html": render_html}
 
 
-def group(records: list[Any]) -> dict[tuple[str, int, int], dict[tuple[str, str], Cell]]:
-    """Records -> setting (data set, way, shot) -> (baseline label, threat label) -> cell."""
-    tables: dict[tuple[str, int, int], dict[tuple[str, str], Cell]] = defaultdict(lambda: defaultdict(Cell))
-    for record in records:
-        tags = record.tags
-        setting = (tags["dataset"], int(tags["way"]), int(tags["shot"]))
-        cell = tables[setting][(tags["label"], tags["threat_label"])]
-        if record.status == "FINISHED":
-            cell.per_seed[int(tags["seed"])] = record.per_episode
-        else:
-            cell.failures.append(tags.get("error", "failed")[:200])
-    return tables
+def build_report(suite: Suite, records: list[Any], command: str, uri: str, filters: Filters | None = None,
+                 options: Options | None = None, plots: bool = True) -> Report:
+    """Analyse a suite's records into a `Report` (figures included when ``plots``)."""
+    filters, options = filters or Filters(), options or Options()
+    published = parse_published(suite)
+    collected = collect(suite, records, filters)
+    tables = [analyse(data, options) for data in collected.settings]
+    report = Report(suite, tables, published, command, uri, collected.ignored, filters.describe())
+    if plots:
+        report.plots = {slug(t.data.setting): table_plots(t) for t in tables}
+    return report
 
 
-def _episode_facts(records: list[Any], setting: tuple[str, int, int]) -> tuple[str, str, str]:
-    chosen = [r for r in records if (r.tags["dataset"], int(r.tags["way"]), int(r.tags["shot"])) == setting
-              and r.status == "FINISHED"]
-    hashes = sorted({r.tags["episodes_hash"][:12] for r in chosen})
-    episodes = sorted({len(r.per_episode) for r in chosen})
-    seeds = sorted({int(r.tags["seed"]) for r in chosen})
-    return ", ".join(map(str, episodes)), ", ".join(map(str, seeds)), ", ".join(hashes)
+def _write(path: Path, content: str | bytes) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    if isinstance(content, bytes):
+        tmp.write_bytes(content)
+    else:
+        tmp.write_text(content, encoding="utf-8", newline="\n")
+    tmp.replace(path)
+    return path
 
 
-def setting_table(suite: Suite, setting: tuple[str, int, int], cells: dict[tuple[str, str], Cell],
-                  fmt: str = "github") -> tuple[str, set[str]]:
-    """One table in tabulate format ``fmt`` and the CI rules its cells used."""
-    rows_order = list(dict.fromkeys(v.baseline.label for v in suite.baselines))
-    cols_order = [t.label for t in suite.threats]
-    rules: set[str] = set()
-    rows = []
-    for label in rows_order:
-        row = [label]
-        for column in cols_order:
-            text, rule = cells.get((label, column), Cell()).text()
-            row.append(text)
-            rules |= {rule} if rule else set()
-        rows.append(row)
-    return tabulate(rows, headers=["baseline", *cols_order], tablefmt=fmt, disable_numparse=True), rules
+def write_plots(report: Report, folder: Path) -> list[Path]:
+    """``plots/<name>.png`` and ``.svg``; figures no longer produced are removed (so the folder
+    is a function of the records alone)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for plot in (p for plots in report.plots.values() for p in plots):
+        written += [_write(folder / f"{plot.name}.png", plot.png), _write(folder / f"{plot.name}.svg", plot.svg)]
+    for stale in sorted(set(folder.glob("*.png")) | set(folder.glob("*.svg"))):
+        if stale not in written:
+            stale.unlink()
+    return written
 
 
-def render_markdown(suite: Suite, records: list[Any], command: str, uri: str) -> str:
-    """The whole leaderboard.md text."""
-    lines = [f"# Leaderboard: {suite.name}", ""]
-    if suite.description:
-        lines += [suite.description.strip(), ""]
-    lines += ["Few-shot accuracy (%) on fixed test episodes shared by every baseline and threat.", ""]
-    tables = group(records)
-    for setting in sorted(tables):
-        name, way, shot = setting
-        table, rules = setting_table(suite, setting, tables[setting])
-        episodes, seeds, hashes = _episode_facts(records, setting)
-        lines += [f"## {name}, {way}-way {shot}-shot", "", table, ""]
-        lines += [f"- test episodes per seed: {episodes}; seeds: {seeds}; episode-set hash: {hashes}"]
-        lines += [f"- cells: {RULES[r].format(level=LEVEL)}" for r in sorted(rules)]
-        lines += [""]
-    lines += [f"Generated by `{command}` from the MLflow store `{uri}`; do not edit by hand.", ""]
-    return "\n".join(lines)
-
-
-def write_report(suite: Suite, records: list[Any], out_dir: Path, command: str, uri: str) -> str:
-    """Write ``leaderboard.md`` into ``out_dir`` (atomically) and return its text."""
-    text = render_markdown(suite, records, command, uri)
+def write_report(report: Report, out_dir: Path, formats: tuple[str, ...] = ("all",)) -> list[Path]:
+    """Write the chosen formats (``md``, ``latex``, ``csv``, ``json``, ``html``, ``all``) into ``out_dir``."""
+    chosen = [f for f in FILES if f in formats or "all" in formats]
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / "leaderboard.md.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out_dir / "leaderboard.md")
-    return text
+    texts = {f: RENDER[f](report) for f in chosen}  # render everything before writing anything
+    written = [_write(out_dir / FILES[f], texts[f]) for f in chosen]
+    if "html" in chosen:
+        written += write_plots(report, out_dir / "plots")
+    return written

@@ -1,5 +1,65 @@
-"""Running a suite's plan: data first (so bad input writes nothing), then the jobs."""
+"""Running a suite's plan: data first (so bad input writes nothing), then the DAG."""
 
-from bench.scheduler.local import run_suite
+from __future__ import annotations
 
-__all__ = ["run_suite"]
+from dataclasses import dataclass
+
+from bench.config import Suite, data_needed
+from bench.plan import Plan, make_plan
+from bench.progress import Progress
+from bench.registry import DATASETS
+from bench.scheduler.dag import Driver, JobOutcome, summary
+from bench.tracking import Tracker
+
+__all__ = ["RunOptions", "run_suite", "JobOutcome", "summary"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: ``bench run`` flags.
+
+    Attributes:
+        device: auto, cpu or cuda. workers: slots (default: every GPU, else every core).
+        jobs_per_gpu: jobs sharing one GPU. memory_per_job_gb: instead, fill each GPU's free
+            memory. threads: torch threads per job (part of the numerics: fixed, not derived
+            from the worker count). retries: re-runs of a failed job. backend: local or ray.
+        address: Ray cluster address (None starts a local Ray instance).
+    """
+
+    device: str = "auto"
+    workers: int | None = None
+    jobs_per_gpu: int = 1
+    memory_per_job_gb: float | None = None
+    threads: int = 1
+    retries: int = 0
+    backend: str = "local"
+    address: str | None = None
+
+
+def check_data(suite: Suite) -> None:
+    """Every data set the suite reads must load (glyphs builds itself); raises `DataError`."""
+    for name, size in data_needed(suite):
+        DATASETS.get(name)().ensure(None, size)
+
+
+def make_backend(options: RunOptions) -> object:
+    if options.backend == "ray":
+        from bench.scheduler.ray_backend import RayBackend
+
+        gpus = 1.0 / options.jobs_per_gpu if options.device in ("cuda",) else 0.0
+        return RayBackend(options.address, gpus, options.threads)
+    from bench.scheduler.local import LocalBackend
+    from bench.scheduler.slots import make_slots
+
+    return LocalBackend(make_slots(options.device, options.workers, options.jobs_per_gpu,
+                                   options.threads, options.memory_per_job_gb))
+
+
+def run_suite(suite: Suite, tracking_uri: str | None, options: RunOptions,
+              progress: Progress | None = None, plan: Plan | None = None) -> list[JobOutcome]:
+    """Run every unfinished job of ``suite``; returns one outcome per train job."""
+    check_data(suite)
+    backend = make_backend(options)
+    tracker = Tracker(tracking_uri, suite.name)
+    driver = Driver(plan or make_plan(suite), tracker, backend, options.retries, progress or Progress())
+    return driver.run()

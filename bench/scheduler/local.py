@@ -1,54 +1,80 @@
-"""The local backend: train jobs one after another in this process, each followed by its
-evaluations. Data sets are loaded (and checked) before the tracking store is touched, so a
-missing data set stops the run with nothing written to MLflow."""
+"""The local backend: one worker process per slot, each pinned to its GPU or CPU threads.
+
+A single slot runs jobs inline in the driver process (no process start-up, and Ctrl-C
+behaves as for any command). Several slots run one single-process executor each, created
+with the slot's ``CUDA_VISIBLE_DEVICES`` before CUDA initialises, so every job of that
+worker sees exactly its GPU. A worker that dies (killed, out of memory) fails its job and is
+replaced; the other slots keep working.
+"""
 
 from __future__ import annotations
 
-import torch
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any
 
-from bench.config import Suite
-from bench.data.dataset import ImageDataset
-from bench.plan import Plan, make_plan
-from bench.progress import Progress
-from bench.registry import DATASETS
-from bench.runner import Context, JobOutcome, run_job
-from bench.seeding import set_deterministic
-from bench.tracking import Tracker
+from bench.scheduler.slots import Slot
+from bench.scheduler.worker import configure
 
 
-def load_datasets(suite: Suite, device: torch.device) -> dict[tuple[str, int], ImageDataset]:
-    """Every data set the suite uses, on ``device``; raises `DataError` if one is missing."""
-    needed = sorted({(d.name, d.image_size) for d in suite.datasets})
-    return {(name, size): DATASETS.get(name)().ensure(None, size).to(device) for name, size in needed}
+class InlineExecutor(Executor):
+    """Runs each submitted call immediately in this process."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            future.set_exception(exc)
+        return future
 
 
-def summary(outcome: JobOutcome) -> str:
-    """One line per finished train job: status, time, accuracies."""
-    if outcome.failed:
-        head = "FAILED"
-    elif outcome.trained or outcome.accuracies:
-        head = "done"
-    else:
-        return f"skip    {outcome.job.name} (already finished)"
-    cells = "  ".join(f"{k} {100 * m:.1f}±{100 * h:.1f}" for k, (m, h) in outcome.accuracies.items())
-    trained = f"trained {outcome.seconds:.1f}s" if outcome.trained else "checkpoint reused"
-    failures = ("  failed: " + "; ".join(outcome.failed)) if outcome.failed else ""
-    return f"{head:7} {outcome.job.name}  [{trained}]  {cells}{failures}"
+class LocalBackend:
+    """Slots on this machine; ``submit`` places a job on a free slot."""
 
+    def __init__(self, slots: list[Slot]) -> None:
+        self.slots = slots
+        self.capacity = len(slots)
+        self.free = list(range(len(slots)))
+        self.executors: dict[int, Executor] = {}
+        if len(slots) == 1:
+            configure(slots[0].threads)
+            self.executors[0] = InlineExecutor()
 
-def run_suite(suite: Suite, tracking_uri: str | None, device: torch.device,
-              progress: Progress | None = None, plan: Plan | None = None) -> list[JobOutcome]:
-    """Run every unfinished job of ``suite``; returns one outcome per train job."""
-    progress = progress or Progress()
-    plan = plan or make_plan(suite)
-    set_deterministic()
-    datasets = load_datasets(suite, device)
-    tracker = Tracker(tracking_uri, suite.name)
-    finished = tracker.finished()
-    ctx = Context(tracker, device, datasets, {}, suite, progress)
-    outcomes = []
-    for job in plan.train_jobs:
-        outcome = run_job(ctx, job, plan.eval_jobs[job.key], finished)
-        progress.line(summary(outcome))
-        outcomes.append(outcome)
-    return outcomes
+    def _executor(self, index: int) -> Executor:
+        if index not in self.executors:
+            slot = self.slots[index]
+            self.executors[index] = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=configure, initargs=(slot.threads, slot.env, True))
+        return self.executors[index]
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> tuple[Future, str]:
+        """Run ``fn(*args, device)`` on a free slot; returns the future and the slot's label."""
+        index = self.free.pop(0)
+        slot = self.slots[index]
+        try:
+            future = self._executor(index).submit(fn, *args, slot.device)
+        except BaseException:
+            self.free.append(index)
+            raise
+        future.add_done_callback(lambda f, i=index: self._release(i, f))
+        return future, slot.label
+
+    def _release(self, index: int, future: Future) -> None:
+        if future.exception() is not None and not isinstance(self.executors.get(index), InlineExecutor):
+            # A crashed worker leaves a broken pool: start a fresh process for this slot.
+            self.executors.pop(index).shutdown(wait=False, cancel_futures=True)
+        self.free.append(index)
+        self.free.sort()
+
+    def shutdown(self, kill: bool = False) -> None:
+        for executor in self.executors.values():
+            if kill and isinstance(executor, ProcessPoolExecutor):
+                for process in list(getattr(executor, "_processes", {}).values()):
+                    process.kill()
+            executor.shutdown(wait=not kill, cancel_futures=True)
+        self.executors.clear()

@@ -2,9 +2,16 @@
 
 ``torch.Generator`` draws one stream per call, so the noise an image receives would depend on
 where it sits in the batch. Here every random number is a pure function of ``(seed_i, stream,
-element index within the image)``: a keyed integer hash (two rounds of a 32-bit bijective
-mixer) evaluated on int64 tensors. The arithmetic is overflow-free by construction (words in
-``[0, 2**32)``, multipliers below ``2**31``), so the result is bit-identical on every device.
+element index within the image)``: a keyed integer hash (two rounds of Chris Wellons'
+``lowbias32`` mixer) evaluated on int32 tensors.
+
+Overflow semantics: the hash is arithmetic modulo ``2**32``. int32 tensor multiplication and
+addition wrap around in two's complement on every torch backend (vectorised ``mullo``), which
+is exactly multiplication modulo ``2**32``; right shifts on int32 are arithmetic, so each
+shift is masked to make it logical. :func:`_check_wraparound` verifies the wrap-around once
+per device against an exact int64 computation and refuses to run if it does not hold, so
+the bits are identical on every device. (int32, not int64: 64-bit multiplies are not
+vectorised on x86 CPUs and made the hash 5x slower.)
 """
 
 from __future__ import annotations
@@ -12,40 +19,67 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable
+from functools import cache
 
 import torch
 from torch import Tensor
 
 _M32 = 0xFFFFFFFF
 _INV24 = 1.0 / (1 << 24)
+_C1, _C2 = 0x7FEB352D, 0x846CA68B  # lowbias32 multipliers
+
+
+def _i32(value: int) -> int:
+    """A 32-bit word as the signed int32 with the same bits."""
+    value &= _M32
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def _mix32(x: Tensor) -> Tensor:
-    """A 32-bit bijective integer hash (Wellons' hash-prospector ``[15 2c1b3c6d 12 297a2d39 15]``).
+    """lowbias32: a bijection on 32-bit words (int32 ``x``, bits as unsigned), new tensor.
 
-    Words stay in ``[0, 2**32)`` and both multipliers are below ``2**31``, so every product
-    is below ``2**63``: no int64 overflow, and ``>>`` (arithmetic on int64) acts as a
-    logical shift on these non-negative words. In-place ops: this is the CPU hot spot.
+    In-place after the first op: allocating a fresh tensor per step doubled the CPU time.
     """
-    x = x ^ (x >> 15)
-    x.mul_(0x2C1B3C6D).bitwise_and_(_M32)
-    x.bitwise_xor_(x >> 12)
-    x.mul_(0x297A2D39).bitwise_and_(_M32)
-    return x.bitwise_xor_(x >> 15)
+    x = x ^ (x >> 16).bitwise_and_(0xFFFF)
+    x.mul_(_i32(_C1))
+    x.bitwise_xor_((x >> 15).bitwise_and_(0x1FFFF))
+    x.mul_(_i32(_C2))
+    return x.bitwise_xor_((x >> 16).bitwise_and_(0xFFFF))
+
+
+@cache
+def _check_wraparound(device: str) -> None:
+    """Refuse to hash on a backend whose int32 arithmetic does not wrap modulo 2**32."""
+    words = [0, 1, 0x7FFFFFFF, 0x80000000, 0xDEADBEEF, 0xFFFFFFFF, 123456789]
+    exact = []
+    for w in words:  # the same hash in Python integers
+        w ^= w >> 16
+        w = (w * _C1) & _M32
+        w ^= w >> 15
+        w = (w * _C2) & _M32
+        exact.append(_i32(w ^ (w >> 16)))
+    got = _mix32(torch.tensor([_i32(w) for w in words], dtype=torch.int32, device=device)).tolist()
+    if got != exact:
+        raise RuntimeError(f"int32 arithmetic on {device} does not wrap modulo 2**32; the per-image "
+                           "corruption RNG cannot run there.")
 
 
 def _keys(seeds: Tensor, stream: str) -> tuple[Tensor, Tensor]:
     """Two 32-bit keys per image from its int64 seed and a named stream.
 
     Returns:
-        Two int64 tensors of shape ``(N, 1)``.
+        Two int32 tensors of shape ``(N, 1)``.
     """
+    _check_wraparound(seeds.device.type)
     seeds = seeds.to(torch.int64).reshape(-1, 1)
-    # crc32, not hash(): Python's str hash is salted per process.
-    tag = zlib.crc32(stream.encode()) & _M32
     lo, hi = seeds & _M32, (seeds >> 32) & _M32
-    k1 = _mix32(lo ^ _mix32(torch.full_like(lo, tag)))
-    k2 = _mix32(hi ^ _mix32(k1 ^ 0x5BD1E995))
+    # Re-centre to the int32 range in int64 first: casting out-of-range values is undefined.
+    lo = torch.where(lo >= 1 << 31, lo - (1 << 32), lo).to(torch.int32)
+    hi = torch.where(hi >= 1 << 31, hi - (1 << 32), hi).to(torch.int32)
+    # crc32, not hash(): Python's str hash is salted per process.
+    tag = _mix32(torch.full_like(lo, _i32(zlib.crc32(stream.encode()))))
+    k1 = _mix32(lo ^ tag)
+    k2 = _mix32(hi ^ _mix32(k1 ^ _i32(0x5BD1E995)))
     return k1, k2
 
 
@@ -54,16 +88,16 @@ def random_bits(seeds: Tensor, count: int, stream: str) -> Tensor:
 
     Args:
         seeds: int64 ``(N,)``, one seed per image.
-        count: elements per image (``< 2**32``).
+        count: elements per image (``< 2**31``).
         stream: purpose name; different names give independent streams.
 
     Returns:
-        int64 ``(N, count)`` with values in ``[0, 2**32)``, on ``seeds.device``.
+        int32 ``(N, count)`` (the bits of an unsigned word), on ``seeds.device``.
     """
     k1, k2 = _keys(seeds, stream)
-    idx = torch.arange(count, device=seeds.device, dtype=torch.int64).unsqueeze(0)
+    idx = torch.arange(count, device=seeds.device, dtype=torch.int32).unsqueeze(0)
     # Two keyed rounds: with one, two images' streams could be permutations of each other.
-    return _mix32(_mix32(idx ^ k1).add_(k2).bitwise_and_(_M32))
+    return _mix32(_mix32(idx ^ k1).add_(k2))
 
 
 def uniform(seeds: Tensor, shape: tuple[int, ...], stream: str) -> Tensor:
@@ -72,8 +106,8 @@ def uniform(seeds: Tensor, shape: tuple[int, ...], stream: str) -> Tensor:
     Returns:
         float32 ``(N, *shape)``.
     """
-    bits = random_bits(seeds, math.prod(shape), stream)
-    return ((bits >> 8).to(torch.float32) * _INV24).reshape(-1, *shape)
+    bits = (random_bits(seeds, math.prod(shape), stream) >> 8) & 0xFFFFFF
+    return (bits.to(torch.float32) * _INV24).reshape(-1, *shape)
 
 
 def normal(seeds: Tensor, shape: tuple[int, ...], stream: str) -> Tensor:
@@ -97,7 +131,7 @@ def randint(seeds: Tensor, shape: tuple[int, ...], low: int, high: int, stream: 
 
     Uses the top 24 bits times the range, so the bias is below ``(high - low + 1) / 2**24``.
     """
-    bits = random_bits(seeds, math.prod(shape), stream) >> 8
+    bits = ((random_bits(seeds, math.prod(shape), stream) >> 8) & 0xFFFFFF).to(torch.int64)
     span = high - low + 1
     return (low + ((bits * span) >> 24)).reshape(-1, *shape)
 
@@ -106,10 +140,12 @@ def randint(seeds: Tensor, shape: tuple[int, ...], low: int, high: int, stream: 
 
 
 def poisson_8bit(x: Tensor, rate: float, seeds: Tensor, stream: str) -> Tensor:
-    """Poisson counts ``k ~ Poisson(rate * x)`` by exact inversion of a per-level table.
+    """Poisson counts ``k ~ Poisson(rate * x)`` by exact inversion of per-level CDF tables.
 
     The image is treated as 8-bit (``round(255 x)``, as ImageNet-C's PIL input is), so the
-    mean takes at most 256 values: one float64 CDF table per call, one ``searchsorted``.
+    mean takes at most 256 values: one CDF row per level (float64, stored as float32), and a
+    branch-free binary search within each element's row (8 gathers; ``searchsorted`` over
+    the whole table was 2x slower).
 
     Args:
         x: float ``(N, *shape)`` in [0, 1].
@@ -117,19 +153,24 @@ def poisson_8bit(x: Tensor, rate: float, seeds: Tensor, stream: str) -> Tensor:
         seeds: int64 ``(N,)``.
 
     Returns:
-        float64 counts, same shape as ``x``.
+        float32 counts, same shape as ``x``.
     """
     k_max = int(rate + 8.0 * math.sqrt(rate) + 16)
     lam = torch.arange(256, dtype=torch.float64, device=x.device).unsqueeze(1) * (rate / 255.0)
     k = torch.arange(k_max, dtype=torch.float64, device=x.device)
-    pmf = torch.exp(torch.xlogy(k, lam) - lam - torch.lgamma(k + 1.0))
-    level = torch.arange(256, dtype=torch.float64, device=x.device).unsqueeze(1)
-    # Offsetting row j by j makes the concatenated table one sorted sequence.
-    table = (torch.cumsum(pmf, dim=1).clamp(max=1.0) + level).reshape(-1)
-    levels = (x * 255.0).round().clamp(0, 255).to(torch.int64)
-    u = uniform(seeds, tuple(x.shape[1:]), stream).to(torch.float64)
-    idx = torch.searchsorted(table, levels.to(torch.float64) + u, right=True)
-    return (idx - levels * k_max).clamp(max=k_max - 1).to(torch.float64)
+    table = torch.cumsum(torch.exp(torch.xlogy(k, lam) - lam - torch.lgamma(k + 1.0)), dim=1)
+    table = table.to(torch.float32).reshape(-1)
+    # int32 index arithmetic: int64 ops are several times slower on CPUs.
+    row = ((x * 255.0).round().clamp(0, 255).to(torch.int32) * k_max).reshape(-1)
+    u = uniform(seeds, tuple(x.shape[1:]), stream).reshape(-1)
+    count = torch.zeros_like(row)  # becomes #{k : cdf[k] <= u}, the inverse-CDF sample
+    step = 1 << (k_max.bit_length() - 1)
+    while step:
+        probe = count + step
+        below = table.index_select(0, row + (probe - 1).clamp_(max=k_max - 1)) <= u
+        count = torch.where(below & (probe <= k_max), probe, count)
+        step >>= 1
+    return count.clamp_(max=k_max - 1).to(torch.float32).reshape(x.shape)
 
 
 def spectral_fields(seeds: Tensor, size: tuple[int, int], gains: list[Callable[[Tensor], Tensor]],

@@ -1,0 +1,79 @@
+"""The single writer: turns job results into MLflow runs (through `bench.tracking`).
+
+Only the scheduler's driver process calls these functions, so concurrent workers never write
+to the tracking store and cannot lose or corrupt a record, whatever the store (SQLite file or
+remote server). A run is created when its job's result arrives and terminated right after
+its last artifact, so a run is RUNNING only for the few milliseconds of writing; a run left
+RUNNING by a killed driver is a partial record and is deleted on the next start.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bench.config import Suite
+from bench.environment import code_version, package_versions
+from bench.plan import EvalJob, TrainJob
+from bench.runner import EvalResult, TrainResult
+from bench.tracking import CHECKPOINT, PER_EPISODE, Tracker
+from bench.report.stats import mean_ci
+
+
+def flatten(prefix: str, value: object) -> dict[str, object]:
+    """Nested dicts -> ``{"a.b": value}`` (MLflow params are flat)."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    out: dict[str, object] = {}
+    for key, inner in value.items():
+        out.update(flatten(f"{prefix}.{key}" if prefix else str(key), inner))
+    return out
+
+
+def train_tags(suite: Suite, job: TrainJob) -> dict[str, str]:
+    d = job.data
+    return {"suite": suite.name, "job_key": job.key, "kind": "train", "code_version": code_version(),
+            "packages": package_versions(), "baseline": job.variant.baseline.name,
+            "label": job.variant.baseline.label, "dataset": d.name, "image_size": str(d.image_size),
+            "way": str(d.way), "shot": str(d.shot), "query": str(d.query), "seed": str(job.seed)}
+
+
+def eval_tags(suite: Suite, job: EvalJob) -> dict[str, str]:
+    inherited = {k: v for k, v in train_tags(suite, job.train).items() if k not in ("job_key", "kind")}
+    return {**inherited, "job_key": job.key, "kind": "eval", "train_key": job.train.key,
+            "threat": job.threat.name, "threat_label": job.threat.label}
+
+
+def record_train(tracker: Tracker, suite: Suite, job: TrainJob, result: TrainResult) -> str:
+    """A FINISHED train run with params, curve, checkpoint and resolved config."""
+    tags = {**train_tags(suite, job), "device": result.device, "data_hash": result.data_hash}
+    run_id = tracker.start(job.name, tags)
+    tracker.log(run_id, params=flatten("", job.identity), metrics={"device_seconds": result.seconds})
+    tracker.log_curve(run_id, result.curve)
+    tracker.log_file(run_id, CHECKPOINT, result.checkpoint)
+    tracker.log_file(run_id, "config.json", json.dumps(job.identity, indent=1, sort_keys=True).encode())
+    tracker.end(run_id)
+    return run_id
+
+
+def record_eval(tracker: Tracker, suite: Suite, job: EvalJob, parent: str, result: EvalResult) -> tuple[float, float]:
+    """A FINISHED nested eval run: accuracy, CI, per-episode accuracies; returns (mean, CI)."""
+    mean, half = mean_ci(result.accuracies)
+    tags = {**eval_tags(suite, job), "device": result.device, "data_hash": result.data_hash,
+            "episodes_hash": result.episodes_hash, "threat_kind": result.threat_kind}
+    run_id = tracker.start(job.name, tags, parent=parent)
+    tracker.log(run_id, params=flatten("", job.identity),
+                metrics={"accuracy": mean, "ci95": half, "episodes": len(result.accuracies),
+                         "device_seconds": result.seconds})
+    tracker.log_file(run_id, PER_EPISODE, json.dumps({"accuracy": result.accuracies}).encode())
+    tracker.end(run_id)
+    return mean, half
+
+
+def record_failure(tracker: Tracker, suite: Suite, job: TrainJob | EvalJob, error: str,
+                   parent: str | None = None, attempt: int = 1) -> None:
+    """A FAILED run carrying the error (tag) and the traceback (artifact)."""
+    tags: dict[str, Any] = train_tags(suite, job) if isinstance(job, TrainJob) else eval_tags(suite, job)
+    run_id = tracker.start(job.name, {**tags, "attempt": str(attempt)}, parent=parent)
+    tracker.log(run_id, params=flatten("", job.identity))
+    tracker.end(run_id, "FAILED", error)

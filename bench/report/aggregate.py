@@ -1,0 +1,82 @@
+"""Derived columns, computed per test episode from their member threats.
+
+- **mean corruption**: the mean accuracy over the corruption threats (``kind == "corruption"``),
+  overall and, when a severity has several corruptions, per severity (the threat's recorded
+  ``threat.config.severity``);
+- **worst case**: the AutoAttack-style worst case over the attacks (``kind == "attack"``): per
+  episode, the minimum accuracy over the attacks. Only per-episode accuracies are recorded, so
+  this is the minimum of per-episode accuracies, an upper bound on the per-query worst case
+  (a query counted robust only when it survives every attack).
+
+A derived value exists for a seed only when every member finished on the same episode set;
+otherwise the cell says which member is missing and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from bench.report.model import Cell, Column
+
+MEAN_CORRUPTION = "mean corruption"
+WORST_CASE = "worst case (attacks)"
+
+
+def severity_groups(columns: list[Column]) -> dict[int, list[str]]:
+    """Severity -> labels of the corruption columns with that severity (ascending)."""
+    groups: dict[int, list[str]] = {}
+    for column in columns:
+        severity = column.param("severity")
+        if column.kind == "corruption" and severity is not None and severity.isdigit():
+            groups.setdefault(int(severity), []).append(column.label)
+    return dict(sorted(groups.items()))
+
+
+def derived_columns(columns: list[Column]) -> list[Column]:
+    """The derived columns a table gets: only where they summarise two or more threats."""
+    out = []
+    corruptions = tuple(c.label for c in columns if c.kind == "corruption")
+    if len(corruptions) >= 2:
+        out.append(Column(MEAN_CORRUPTION, "mean-corruption", corruptions))
+        groups = severity_groups(columns)
+        if len(groups) >= 2 and any(len(labels) >= 2 for labels in groups.values()):
+            out += [Column(f"{MEAN_CORRUPTION} s={s}", "mean-corruption", tuple(labels), "",
+                           (("severity", str(s)),)) for s, labels in groups.items()]
+    attacks = tuple(c.label for c in columns if c.kind == "attack")
+    if len(attacks) >= 2:
+        out.append(Column(WORST_CASE, "worst-case", attacks))
+    return out
+
+
+def combine(members: list[Cell], seeds: tuple[int, ...], reduce: Callable[..., np.ndarray],
+            names: tuple[str, ...]) -> Cell:
+    """A derived cell: per seed, ``reduce(stack, axis=0)`` over the members' per-episode values."""
+    out = Cell(seeds, device_seconds=None)
+    for seed in seeds:
+        absent = [(name, m) for name, m in zip(names, members, strict=True) if seed not in m.per_seed]
+        if absent:
+            name, member = absent[0]
+            out.problems[seed] = f"missing: needs {name} ({member.problems.get(seed, 'missing')})"
+            continue
+        hashes = {m.hashes.get(seed, "") for m in members}
+        lengths = {m.per_seed[seed].size for m in members}
+        if len(hashes) != 1 or len(lengths) != 1:
+            out.problems[seed] = "missing: members were evaluated on different episode sets"
+            continue
+        out.per_seed[seed] = reduce(np.stack([m.per_seed[seed] for m in members]), axis=0)
+        out.hashes[seed] = hashes.pop()
+    return out
+
+
+def add_aggregates(columns: list[Column], cells: dict[tuple[str, str], Cell], rows: list[str],
+                   seeds: tuple[int, ...]) -> list[Column]:
+    """Append the derived cells of every row to ``cells``; returns the derived columns."""
+    extra = derived_columns(columns)
+    for column in extra:
+        reduce = np.min if column.kind == "worst-case" else np.mean
+        for row in rows:
+            members = [cells.get((row, m), Cell(seeds)) for m in column.members]
+            cells[(row, column.label)] = combine(members, seeds, reduce, column.members)
+    return extra

@@ -1,0 +1,152 @@
+"""MLflow records -> the cells of each table, matched to the jobs the suite plans.
+
+A record belongs to a cell through its job key (the content hash of the job's identity), so
+records of an older configuration of the suite are ignored (and counted), and a planned job
+with no record is shown as missing, never left out. Per cell and seed, a FINISHED run gives
+the per-episode accuracies; otherwise the reason is kept (the run's ``error``, a failed
+training run, or "not run"). Derived columns (mean over corruptions, worst case over attacks)
+are computed per episode from their member threats on the shared test episodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from bench.config import DataSetting, Suite
+from bench.plan import EvalJob, make_plan
+from bench.registry import THREATS
+from bench.report.aggregate import add_aggregates
+from bench.report.filters import Filters, NoMatchingJobs
+from bench.report.model import Cell, Collected, Column, SettingData
+
+PARAM_PREFIX = "threat.config."
+
+
+def flatten(prefix: str, value: object) -> dict[str, str]:
+    """Nested dicts -> ``{"a.b": str(value)}``, exactly as the runner logs MLflow params."""
+    if not isinstance(value, dict):
+        return {prefix: str(value)}
+    out: dict[str, str] = {}
+    for key, inner in value.items():
+        out.update(flatten(f"{prefix}.{key}" if prefix else str(key), inner))
+    return out
+
+
+def job_tags(job: EvalJob) -> dict[str, str]:
+    """The tags and params the runner records for ``job`` (what filters are matched against)."""
+    d, variant = job.train.data, job.train.variant
+    tags = {"dataset": d.name, "way": str(d.way), "shot": str(d.shot), "query": str(d.query),
+            "image_size": str(d.image_size), "seed": str(job.train.seed), "label": variant.baseline.label,
+            "baseline": variant.baseline.name, "threat": job.threat.name, "threat_label": job.threat.label,
+            "threat_kind": THREATS.get(job.threat.name).kind}
+    return {**flatten("", job.identity), **tags}
+
+
+def short_error(error: str | None) -> str:
+    """The last line of a traceback (the exception), at most 200 characters."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    return (lines[-1] if lines else "no error recorded")[:200]
+
+
+def latest_by_key(records: Iterable[Any]) -> dict[str, Any]:
+    """Job key -> its record: the last FINISHED run, else the last other run (oldest first in)."""
+    chosen: dict[str, Any] = {}
+    for record in records:
+        key = record.tags.get("job_key", "")
+        if record.status == "FINISHED" or chosen.get(key) is None or chosen[key].status != "FINISHED":
+            chosen[key] = record
+    return chosen
+
+
+def planned_jobs(suite: Suite, filters: Filters | None = None) -> list[EvalJob]:
+    """The suite's eval jobs that pass ``filters``; unknown keys and empty selections are errors."""
+    filters = filters or Filters()
+    jobs = [(job, job_tags(job)) for job in make_plan(suite).all_eval_jobs()]
+    filters.check_keys(sorted({key for _, tags in jobs for key in tags}))
+    shown = [job for job, tags in jobs if filters.matches(tags)]
+    if not shown:
+        raise NoMatchingJobs(f"the filters ({filters.describe()}) match no job of suite {suite.name!r}. "
+                             f"Check the values against `bench run {suite.name} --dry-run`.")
+    return shown
+
+
+def collect(suite: Suite, records: list[Any], filters: Filters | None = None) -> Collected:
+    """Group records into tables (one per data setting), in the suite's order.
+
+    Args:
+        suite: the validated suite (its plan names every expected cell).
+        records: `bench.tracking.RunRecord` objects of eval runs, plus failed train runs.
+        filters: which jobs to show.
+    """
+    shown = planned_jobs(suite, filters)
+    latest = latest_by_key(records)
+    plan = make_plan(suite)
+    known = {job.key for job in plan.all_eval_jobs()} | {job.key for job in plan.train_jobs}
+    ignored = sum(1 for r in records if r.tags.get("job_key") not in known)
+    settings = [_setting(data, [j for j in shown if j.train.data == data], latest, suite.seeds)
+                for data in suite.datasets if any(j.train.data == data for j in shown)]
+    return Collected(settings, ignored)
+
+
+def _setting(data: DataSetting, jobs: list[EvalJob], latest: dict[str, Any],
+             seeds: tuple[int, ...]) -> SettingData:
+    rows = list(dict.fromkeys((j.train.variant.baseline.label, j.train.variant.baseline.name) for j in jobs))
+    threats = list(dict.fromkeys(j.threat for j in jobs))
+    cells: dict[tuple[str, str], Cell] = {}
+    finished = []
+    for job in jobs:
+        cell = cells.setdefault((job.train.variant.baseline.label, job.threat.label), Cell(seeds))
+        record = _fill(cell, job, latest)
+        if record is not None:
+            finished.append(record)
+    columns = [_column(t, [latest.get(j.key) for j in jobs if j.threat == t]) for t in threats]
+    columns += add_aggregates(columns, cells, [label for label, _ in rows], seeds)
+    return SettingData(data, rows, columns, cells, seeds, _facts(finished))
+
+
+def _fill(cell: Cell, job: EvalJob, latest: dict[str, Any]) -> Any:
+    """Put one job's outcome into its cell; returns the record when it FINISHED."""
+    seed, record = job.train.seed, latest.get(job.key)
+    if record is not None and record.status == "FINISHED":
+        cell.per_seed[seed] = np.asarray(record.per_episode, dtype=np.float64)
+        cell.hashes[seed] = record.tags.get("episodes_hash", "")
+        cell.device_seconds = (cell.device_seconds or 0.0) + float(record.metrics.get("device_seconds", 0.0))
+        return record
+    if record is not None:
+        cell.problems[seed] = _problem(record, "")
+        return None
+    trained = latest.get(job.train.key)
+    if trained is not None and trained.status != "FINISHED":
+        cell.problems[seed] = _problem(trained, "training: ")
+    else:
+        cell.problems[seed] = "missing: not run"
+    return None
+
+
+def _problem(record: Any, what: str) -> str:
+    if record.status == "FAILED":
+        return f"FAILED: {what}{short_error(record.tags.get('error'))}"
+    return f"missing: {what}{record.status} run (interrupted; run the suite again to resume)"
+
+
+def _column(threat: Any, records: list[Any]) -> Column:
+    """A threat column; its parameters as recorded (the plan's identity when nothing ran yet)."""
+    recorded = next((r.params for r in records if r is not None and r.params), None)
+    params = recorded if recorded is not None else flatten("threat", {"config": threat.resolved()})
+    own = tuple(sorted((k[len(PARAM_PREFIX):], v) for k, v in params.items() if k.startswith(PARAM_PREFIX)))
+    return Column(threat.label, THREATS.get(threat.name).kind, (), threat.name, own)
+
+
+def _facts(records: list[Any]) -> dict[str, str]:
+    """Test episodes per seed, episode-set hashes, devices and code versions of the finished runs."""
+    def values(get: Any) -> str:
+        found = {get(r) for r in records}
+        return ", ".join(str(v) for v in sorted(found)) or "none"
+
+    return {"episodes": values(lambda r: len(r.per_episode)),
+            "hashes": values(lambda r: r.tags.get("episodes_hash", "")[:12]),
+            "devices": values(lambda r: r.tags.get("device", "unknown")),
+            "code": values(lambda r: r.tags.get("code_version", "unknown"))}

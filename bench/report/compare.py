@@ -1,0 +1,150 @@
+"""Cell intervals, paired comparisons, Holm correction, "best" marks and robust gaps.
+
+Pairing: two cells are paired on a seed when both finished it on the same episode set (equal
+``episodes_hash``). With one shared seed the unit is the test episode (per-episode
+differences); with several, the unit is the seed (per-seed mean differences), because pooling
+episodes over seeds would ignore the training-seed variance.
+
+Best marks, per column: the row with the highest mean is compared with every other row; all
+comparisons of one table form one Holm family. The best is bold only when it is significantly
+better than every other row (the runner-up included); rows not significantly different from
+the best are ties, and the best is then marked as a tie too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bench.report.model import Cell, Column, SettingData
+from bench.report.stats import ALPHA, LEVEL, Interval, Paired, bootstrap_interval, holm, paired_test, t_interval
+
+
+@dataclass(frozen=True)
+class Options:
+    """How intervals and tests are computed.
+
+    Attributes:
+        ci: ``t`` (Student t; over seeds when several) or ``bootstrap`` (two-level percentile).
+        test: paired test, ``t`` or ``wilcoxon``. level: confidence level. alpha: test level.
+    """
+
+    ci: str = "t"
+    test: str = "t"
+    level: float = LEVEL
+    alpha: float = ALPHA
+
+
+@dataclass
+class CellResult:
+    """A cell as shown: its interval (None when nothing finished) and why anything is absent."""
+
+    interval: Interval | None
+    status: str  # ok | partial | FAILED | missing
+    reason: str
+    seeds_used: int
+    seeds_expected: int
+    device_seconds: float | None
+    bold: bool = False
+    tie: bool = False
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Best vs another row in one column; ``p_holm`` is Holm-adjusted over the table."""
+
+    column: str
+    best: str
+    other: str
+    paired: Paired | None
+    p_holm: float
+
+
+@dataclass
+class TableResult:
+    """One analysed table."""
+
+    data: SettingData
+    options: Options
+    cells: dict[tuple[str, str], CellResult]
+    gaps: dict[tuple[str, str], Paired | None] = field(default_factory=dict)
+    comparisons: list[Comparison] = field(default_factory=list)
+
+    @property
+    def rules(self) -> list[str]:
+        return sorted({c.interval.rule for c in self.cells.values() if c.interval is not None})
+
+    @property
+    def gap_columns(self) -> list[Column]:
+        return [c for c in self.data.columns if c.kind != "clean"] if clean_column(self.data) else []
+
+
+def clean_column(data: SettingData) -> Column | None:
+    return next((c for c in data.columns if c.kind == "clean"), None)
+
+
+def cell_result(cell: Cell, options: Options) -> CellResult:
+    """The interval over the seeds that finished, and the status of the others."""
+    seeds = [s for s in cell.seeds if s in cell.per_seed]
+    if not seeds:
+        status = "FAILED" if any(p.startswith("FAILED") for p in cell.problems.values()) else "missing"
+        return CellResult(None, status, cell.reason() or "missing: not run", 0, len(cell.seeds), cell.device_seconds)
+    values = [cell.per_seed[s] for s in seeds]
+    interval = bootstrap_interval(values, options.level) if options.ci == "bootstrap" \
+        else t_interval(values, options.level)
+    status = "partial" if len(seeds) < len(cell.seeds) else "ok"
+    return CellResult(interval, status, cell.reason(), len(seeds), len(cell.seeds), cell.device_seconds)
+
+
+def pair(a: Cell, b: Cell, options: Options) -> Paired | None:
+    """Paired comparison ``a - b`` on their shared seeds (None when no seed is shared)."""
+    shared = [s for s in a.seeds if s in a.per_seed and s in b.per_seed
+              and a.hashes.get(s) == b.hashes.get(s) and a.per_seed[s].size == b.per_seed[s].size]
+    if not shared:
+        return None
+    if len(shared) == 1:
+        return paired_test(a.per_seed[shared[0]], b.per_seed[shared[0]], options.test, "episodes", options.level)
+    means_a = [float(np.mean(a.per_seed[s])) for s in shared]
+    means_b = [float(np.mean(b.per_seed[s])) for s in shared]
+    return paired_test(means_a, means_b, options.test, "seeds", options.level)
+
+
+def analyse(data: SettingData, options: Options) -> TableResult:
+    """Intervals, best marks (Holm over the table) and robust gaps of one table."""
+    result = TableResult(data, options, {key: cell_result(cell, options) for key, cell in data.cells.items()})
+    _mark_best(result)
+    clean = clean_column(data)
+    if clean is not None:
+        for label, _ in data.rows:
+            for column in result.gap_columns:
+                result.gaps[(label, column.label)] = pair(data.cells[(label, clean.label)],
+                                                          data.cells[(label, column.label)], options)
+    return result
+
+
+def _mark_best(result: TableResult) -> None:
+    raw: list[tuple[str, str, str, Paired | None]] = []
+    for column in result.data.columns:
+        ranked = [label for label, _ in result.data.rows if result.cells[(label, column.label)].interval]
+        ranked.sort(key=lambda label: -result.cells[(label, column.label)].interval.mean)  # type: ignore[union-attr]
+        for other in ranked[1:]:
+            cells = result.data.cells
+            raw.append((column.label, ranked[0], other,
+                        pair(cells[(ranked[0], column.label)], cells[(other, column.label)], result.options)))
+    adjusted = holm([p.p if p is not None else 1.0 for *_, p in raw]) if raw else []
+    result.comparisons = [Comparison(c, b, o, p, q) for (c, b, o, p), q in zip(raw, adjusted, strict=True)]
+    for column in result.data.columns:
+        mine = [c for c in result.comparisons if c.column == column.label]
+        if not mine:
+            continue
+        best = result.cells[(mine[0].best, column.label)]
+        ties = [c.other for c in mine if not _significant(c, result.options.alpha)]
+        best.bold, best.tie = not ties, bool(ties)
+        for other in ties:
+            result.cells[(other, column.label)].tie = True
+
+
+def _significant(comparison: Comparison, alpha: float) -> bool:
+    paired = comparison.paired
+    return paired is not None and paired.diff > 0 and comparison.p_holm < alpha

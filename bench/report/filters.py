@@ -1,0 +1,82 @@
+"""``--where KEY=VALUE`` and ``--baselines A,B``: which evaluation jobs a report shows.
+
+A filter is matched against the tags a job's MLflow run carries (``dataset``, ``way``,
+``shot``, ``seed``, ``label``, ``baseline``, ``threat``, ``threat_label``, ``threat_kind``, ...)
+and against its flattened parameters (``threat.config.eps``, ``threat.config.severity``, ...).
+The same test is applied to the jobs the suite plans, so a filtered-out cell is neither shown
+nor reported as missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from bench.errors import BenchError
+from bench.registry import close_match
+
+
+class NoMatchingJobs(BenchError):
+    """The filters leave nothing to report."""
+
+
+def _number(text: str) -> float | None:
+    """``"8/255"``, ``"0.5"``, ``"3"`` -> float; anything else -> None (compared as text)."""
+    try:
+        return float(Fraction(text.strip()))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _same(wanted: str, actual: str) -> bool:
+    if wanted == actual:
+        return True
+    a, b = _number(wanted), _number(actual)
+    return a is not None and b is not None and abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Conditions on a job's tags/params; every condition must hold.
+
+    Attributes:
+        where: key -> accepted values (one must match; numbers compare by value, ``8/255`` works).
+        baselines: accepted baseline labels or registry names (empty: all).
+    """
+
+    where: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    baselines: tuple[str, ...] = ()
+
+    def matches(self, tags: Mapping[str, str]) -> bool:
+        if self.baselines and tags.get("label") not in self.baselines \
+                and tags.get("baseline") not in self.baselines:
+            return False
+        return all(key in tags and any(_same(v, tags[key]) for v in values) for key, values in self.where.items())
+
+    def check_keys(self, known: Sequence[str]) -> None:
+        """Refuse a ``--where`` key that no job has (a typo would otherwise hide everything)."""
+        for key in self.where:
+            if key not in known:
+                raise BenchError(f"--where {key}=...: unknown key {key!r}. Allowed: {', '.join(sorted(known))}."
+                                 f"{close_match(key, sorted(known))}")
+
+    def describe(self) -> str:
+        parts = [f"{k}={','.join(v)}" for k, v in self.where.items()]
+        if self.baselines:
+            parts.append(f"baselines={','.join(self.baselines)}")
+        return "; ".join(parts)
+
+
+def parse_filters(where: Sequence[str] | None, baselines: str | None) -> Filters:
+    """Parse ``--where`` items (``KEY=V1,V2``; repeatable) and ``--baselines A,B``."""
+    conditions: dict[str, tuple[str, ...]] = {}
+    for item in where or ():
+        key, sep, values = item.partition("=")
+        if not sep or not key.strip() or not values.strip():
+            raise BenchError(f"--where {item!r}: expected KEY=VALUE (e.g. --where threat=pgd or "
+                             f"--where threat.config.eps=8/255).")
+        accepted = tuple(v.strip() for v in values.split(",") if v.strip())
+        conditions[key.strip()] = conditions.get(key.strip(), ()) + accepted
+    names = tuple(b.strip() for b in (baselines or "").split(",") if b.strip())
+    return Filters(conditions, names)

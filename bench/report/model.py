@@ -1,0 +1,111 @@
+"""The plain data a report is made of: columns, cells (per-seed results) and tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bench.config import DataSetting, Suite
+
+if TYPE_CHECKING:
+    from bench.report.compare import TableResult
+    from bench.report.published import Published
+
+FILES = {"md": "leaderboard.md", "latex": "leaderboard.tex", "csv": "leaderboard.csv", "json": "leaderboard.json",
+         "html": "leaderboard.html"}
+FORMATS = (*FILES, "all")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table.
+
+    Attributes:
+        label: header. kind: the threat kind (``clean``, ``attack``, ``corruption``, ...) or
+            ``mean-corruption`` / ``worst-case`` for derived columns.
+        members: threat labels a derived column is computed from (empty for a threat column).
+        name: the threat's registry name (empty for derived columns).
+        params: the threat's recorded parameters (``threat.config.*`` without the prefix).
+    """
+
+    label: str
+    kind: str
+    members: tuple[str, ...] = ()
+    name: str = ""
+    params: tuple[tuple[str, str], ...] = ()
+
+    def param(self, key: str) -> str | None:
+        return dict(self.params).get(key)
+
+
+@dataclass
+class Cell:
+    """Per-seed results of one (baseline variant, column).
+
+    Attributes:
+        seeds: the seeds the suite plans. per_seed: seed -> ``(episodes,)`` accuracies.
+        hashes: seed -> episode-set hash. problems: seed -> why it has no result.
+        device_seconds: summed evaluation device seconds of its runs (None for derived columns).
+    """
+
+    seeds: tuple[int, ...]
+    per_seed: dict[int, np.ndarray] = field(default_factory=dict)
+    hashes: dict[int, str] = field(default_factory=dict)
+    problems: dict[int, str] = field(default_factory=dict)
+    device_seconds: float | None = 0.0
+
+    def reason(self) -> str:
+        """The distinct problems of this cell, in seed order."""
+        return "; ".join(dict.fromkeys(self.problems[s] for s in sorted(self.problems)))
+
+
+@dataclass
+class SettingData:
+    """Everything one (data set, way, shot) table is made from."""
+
+    setting: DataSetting
+    rows: list[tuple[str, str]]  # (label, baseline registry name), suite order
+    columns: list[Column]
+    cells: dict[tuple[str, str], Cell]
+    seeds: tuple[int, ...]
+    facts: dict[str, str]
+
+
+@dataclass
+class Collected:
+    """The tables of one report and how many records matched no planned job."""
+
+    settings: list[SettingData]
+    ignored: int
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One figure: file stem (``plots/<name>.png`` and ``.svg``), caption and both renderings."""
+
+    name: str
+    caption: str
+    png: bytes
+    svg: bytes
+
+
+@dataclass
+class Report:
+    """Everything one suite's report files are rendered from.
+
+    Attributes:
+        command: the command line that made it. uri: the tracking store as the user gave it.
+        ignored: records matching no planned job. filters: the filters, described ("" if none).
+        plots: setting slug -> its figures.
+    """
+
+    suite: Suite
+    tables: list[TableResult]
+    published: dict[tuple[str, str], Published]
+    command: str
+    uri: str
+    ignored: int = 0
+    filters: str = ""
+    plots: dict[str, list[Plot]] = field(default_factory=dict)

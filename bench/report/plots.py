@@ -1,0 +1,161 @@
+"""Figures of one table (matplotlib, Agg renderer, no pyplot global state), PNG and SVG.
+
+- accuracy vs eps, per attack family (attacks with an ``eps`` parameter; the clean column is
+  drawn at eps = 0 when there is no eps-0 attack);
+- accuracy vs attack steps, per attack family (attacks with a ``steps`` parameter);
+- accuracy vs corruption severity (mean over the corruptions of each severity, per episode);
+- clean vs robust accuracy, one point per baseline (robust: the worst case over attacks, else
+  the only attack, else the mean corruption).
+
+Byte-stable: fixed ``svg.hashsalt``, text kept as text in SVG, and no date or software
+version in the files' metadata.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import matplotlib
+from matplotlib.figure import Figure
+
+from bench.report.aggregate import WORST_CASE, combine, severity_groups
+from bench.report.compare import TableResult, cell_result
+from bench.report.model import Column, Plot
+from bench.report.stats import Interval
+from bench.report.text import slug
+
+Point = tuple[float, Interval]
+STYLE = {"svg.hashsalt": "fewshot-bench", "svg.fonttype": "none", "font.family": "DejaVu Sans", "font.size": 9,
+         "figure.dpi": 100, "savefig.dpi": 100, "axes.prop_cycle": matplotlib.cycler(color=matplotlib.colormaps[
+             "tab10"].colors)}
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    with matplotlib.rc_context(STYLE):
+        yield
+
+
+def _render(figure: Figure) -> tuple[bytes, bytes]:
+    png, svg = io.BytesIO(), io.BytesIO()
+    figure.savefig(png, format="png", metadata={"Software": None})
+    figure.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    return png.getvalue(), svg.getvalue()
+
+
+def _figure() -> tuple[Figure, Any]:
+    """A figure with fixed margins (an automatic layout costs more than the drawing)."""
+    figure = Figure(figsize=(5.5, 3.6))
+    figure.subplots_adjust(left=0.11, right=0.97, bottom=0.13, top=0.91)
+    return figure, figure.subplots()
+
+
+def line_figure(series: dict[str, list[Point]], xlabel: str, title: str) -> Figure:
+    """One line with 95% CI error bars per baseline; ``series``: label -> [(x, interval)]."""
+    figure, axes = _figure()
+    for label, points in series.items():
+        points = sorted(points, key=lambda p: p[0])
+        axes.errorbar([x for x, _ in points], [100 * iv.mean for _, iv in points],
+                      yerr=[0 if iv.half != iv.half else 100 * iv.half for _, iv in points],
+                      marker="o", capsize=3, label=label)
+    axes.set(xlabel=xlabel, ylabel="accuracy (%)", title=title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="best")
+    return figure
+
+
+def _interval(table: TableResult, label: str, column: str) -> Interval | None:
+    return table.cells[(label, column)].interval
+
+
+def _family(column: Column, axis: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return column.name, tuple(p for p in column.params if p[0] != axis)
+
+
+def param_series(table: TableResult, axis: str) -> list[tuple[str, dict[str, list[Point]]]]:
+    """Per attack family (name and the other parameters), each baseline's accuracy against ``axis``."""
+    families: dict[tuple[str, tuple[tuple[str, str], ...]], list[Column]] = {}
+    for column in table.data.columns:
+        if column.kind == "attack" and column.param(axis) is not None:
+            families.setdefault(_family(column, axis), []).append(column)
+    clean = next((c for c in table.data.columns if c.kind == "clean"), None)
+    out = []
+    for (name, _), columns in families.items():
+        if len({c.param(axis) for c in columns}) < 2:
+            continue
+        series: dict[str, list[Point]] = {}
+        for label, _ in table.data.rows:
+            points = [(float(c.param(axis) or 0), iv) for c in columns if (iv := _interval(table, label, c.label))]
+            origin = _interval(table, label, clean.label) if axis == "eps" and clean else None
+            if origin is not None and all(x != 0 for x, _ in points):
+                points.append((0.0, origin))
+            if points:
+                series[label] = [(x * 255 if axis == "eps" else x, iv) for x, iv in points]
+        out.append((name, series))
+    return out
+
+
+def severity_series(table: TableResult) -> dict[str, list[Point]]:
+    """Each baseline's mean accuracy over the corruptions of each severity (per-episode means)."""
+    groups = severity_groups(table.data.columns)
+    if len(groups) < 2:
+        return {}
+    series: dict[str, list[Point]] = {}
+    for label, _ in table.data.rows:
+        for severity, members in groups.items():
+            cells = [table.data.cells[(label, m)] for m in members]
+            result = cell_result(combine(cells, table.data.seeds, _mean, tuple(members)), table.options)
+            if result.interval is not None:
+                series.setdefault(label, []).append((float(severity), result.interval))
+    return series
+
+
+def _mean(stack: object, axis: int) -> object:
+    return stack.mean(axis=axis)  # type: ignore[attr-defined]
+
+
+def scatter_figure(table: TableResult) -> tuple[Figure, str] | None:
+    """Clean vs robust accuracy per baseline, or None without a clean and a robust column."""
+    columns = table.data.columns
+    clean = next((c for c in columns if c.kind == "clean"), None)
+    attacks = [c for c in columns if c.kind == "attack"]
+    robust = next((c for c in columns if c.label == WORST_CASE), None) or (attacks[0] if len(attacks) == 1 else None) \
+        or next((c for c in columns if c.kind == "mean-corruption"), None)
+    if clean is None or robust is None:
+        return None
+    figure, axes = _figure()
+    for label, _ in table.data.rows:
+        x, y = _interval(table, label, clean.label), _interval(table, label, robust.label)
+        if x is not None and y is not None:
+            axes.errorbar([100 * x.mean], [100 * y.mean], xerr=[_bar(x)], yerr=[_bar(y)], marker="o",
+                          capsize=3, label=label)
+    axes.set(xlabel="clean accuracy (%)", ylabel=f"{robust.label} accuracy (%)", title="clean vs robust")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="best")
+    return figure, robust.label
+
+
+def _bar(interval: Interval) -> float:
+    return 0.0 if interval.half != interval.half else 100 * interval.half
+
+
+def table_plots(table: TableResult) -> list[Plot]:
+    """Every figure of one table, in a fixed order."""
+    stem, out = slug(table.data.setting), []
+    with _style():
+        for axis, xlabel in (("eps", "eps (x/255)"), ("steps", "attack steps")):
+            for index, (name, series) in enumerate(param_series(table, axis)):
+                suffix = f"-{index}" if index else ""
+                figure = line_figure(series, xlabel, f"{name}: accuracy vs {axis}")
+                out.append(Plot(f"{stem}-{axis}-{name}{suffix}", f"accuracy vs {axis} ({name})", *_render(figure)))
+        severity = severity_series(table)
+        if severity:
+            figure = line_figure(severity, "corruption severity", "mean over corruptions vs severity")
+            out.append(Plot(f"{stem}-severity", "accuracy vs corruption severity", *_render(figure)))
+        scatter = scatter_figure(table)
+        if scatter is not None:
+            out.append(Plot(f"{stem}-clean-vs-robust", f"clean vs {scatter[1]}", *_render(scatter[0])))
+    return out

@@ -1,0 +1,145 @@
+"""Cell texts, table rows and the notes printed under each table (shared by every format).
+
+Accuracies are percent with one decimal; ``±`` is the half-width of the interval named in
+the notes. Format-specific markup (bold, tie mark) is applied through a ``mark`` callback, so
+Markdown, LaTeX and HTML show the same cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bench.config import DataSetting
+from bench.report.aggregate import WORST_CASE
+from bench.report.compare import CellResult, TableResult
+from bench.report.published import Published
+from bench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Interval, Paired
+
+Mark = Callable[[str, bool, bool], str]
+TIE = "†"
+RULES = {
+    "episodes": "mean over test episodes ± half-width of the Student-t {level:.0%} CI over episodes (one seed)",
+    "seeds": "mean of seed means ± half-width of the Student-t {level:.0%} CI over seeds",
+    "bootstrap-episodes": "mean over test episodes ± half the width of the {level:.0%} percentile bootstrap CI "
+                          f"over episodes ({BOOTSTRAP_RESAMPLES} resamples, generator seed {BOOTSTRAP_SEED}; one seed)",
+    "bootstrap-seeds": "mean of seed means ± half the width of the {level:.0%} two-level (seed x episode) "
+                       f"percentile bootstrap CI ({BOOTSTRAP_RESAMPLES} resamples, generator seed {BOOTSTRAP_SEED})",
+}
+TESTS = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
+SHORT_REASON = 60
+
+
+def title(setting: DataSetting) -> str:
+    return f"{setting.name}, {setting.way}-way {setting.shot}-shot"
+
+
+def slug(setting: DataSetting) -> str:
+    """A file-name-safe, unique name of a data setting."""
+    return f"{setting.name}-{setting.way}w{setting.shot}s-{setting.image_size}px-q{setting.query}"
+
+
+def pct(value: float) -> str:
+    return "n/a" if value != value else f"{100 * value:.1f}"
+
+
+def interval_text(interval: Interval) -> str:
+    return f"{pct(interval.mean)} ± {pct(interval.half)}"
+
+
+def cell_text(result: CellResult) -> str:
+    """``"48.9 ± 0.8"``, ``"48.9 ± 0.8 (1/2 seeds)"``, ``"FAILED: <reason>"`` or ``"missing: ..."``."""
+    if result.interval is None:
+        reason = result.reason
+        return reason if len(reason) <= SHORT_REASON else reason[:SHORT_REASON - 1] + "…"
+    text = interval_text(result.interval)
+    if result.status == "partial":
+        text += f" ({result.seeds_used}/{result.seeds_expected} seeds)"
+    return text
+
+
+def gap_text(paired: Paired | None) -> str:
+    return "n/a (not paired)" if paired is None else f"{pct(paired.diff)} ± {pct(paired.half)}"
+
+
+def plain(text: str, bold: bool, tie: bool) -> str:
+    return text + (f" {TIE}" if tie else "")
+
+
+def table_rows(table: TableResult, published: dict[tuple[str, str], Published],
+               mark: Mark = plain) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of the main table (a paper column when the suite gives published numbers)."""
+    columns = table.data.columns
+    setting = table.data.setting.label
+    papers = {label: published[(label, setting)] for label, _ in table.data.rows if (label, setting) in published}
+    clean = next((c.label for c in columns if c.kind == "clean"), None)
+    rows = []
+    for label, _ in table.data.rows:
+        row = [label]
+        for column in columns:
+            result = table.cells[(label, column.label)]
+            row.append(mark(cell_text(result), result.bold, result.tie) if result.interval else cell_text(result))
+        if papers:
+            ours = table.cells[(label, clean)] if clean else None
+            ours_text = interval_text(ours.interval) if ours and ours.interval else "n/a"
+            row.append(f"paper {papers[label].text()} / ours {ours_text}" if label in papers else "–")
+        rows.append(row)
+    headers = ["baseline", *(c.label for c in columns)] + (["paper (clean)"] if papers else [])
+    return headers, rows
+
+
+def gap_rows(table: TableResult) -> tuple[list[str], list[list[str]]]:
+    """Robust gap (clean − threat) per row and non-clean column."""
+    columns = table.gap_columns
+    rows = [[label, *(gap_text(table.gaps.get((label, c.label))) for c in columns)] for label, _ in table.data.rows]
+    return ["baseline", *(c.label for c in columns)], rows
+
+
+def seconds_rows(table: TableResult) -> tuple[list[str], list[list[str]]]:
+    """Evaluation device seconds per cell (summed over seeds) and per row."""
+    columns = [c for c in table.data.columns if not c.members]
+    rows = []
+    for label, _ in table.data.rows:
+        values = [table.cells[(label, c.label)].device_seconds or 0.0 for c in columns]
+        rows.append([label, *(f"{v:.1f}" for v in values), f"{sum(values):.1f}"])
+    return ["baseline", *(c.label for c in columns), "total"], rows
+
+
+def notes(table: TableResult, published: dict[tuple[str, str], Published]) -> list[str]:
+    """The lines printed under a table: how cells, marks and derived columns were made."""
+    options, facts = table.options, table.data.facts
+    lines = [f"cells: {RULES[rule].format(level=options.level)}" for rule in table.rules]
+    lines.append(f"bold: best in its column and significantly better than every other row ({TESTS[options.test]} "
+                 f"on the shared test episodes, per-seed means when several seeds are shared; Holm-corrected over "
+                 f"the {len(table.comparisons)} comparisons of this table, alpha = {options.alpha:g}); {TIE}: not "
+                 f"significantly different from the best (a tie)")
+    lines += _derived_notes(table)
+    lines.append(f"test episodes per seed: {facts['episodes']}; seeds: {', '.join(map(str, table.data.seeds))}; "
+                 f"episode-set hash: {facts['hashes']}; device: {facts['devices']}; code: {facts['code']}")
+    for (label, setting), paper in sorted(published.items()):
+        if setting == table.data.setting.label and paper.source:
+            lines.append(f"paper ({label}): {paper.source}")
+    lines += problem_lines(table)
+    return lines
+
+
+def _derived_notes(table: TableResult) -> list[str]:
+    lines = []
+    for column in table.data.columns:
+        if column.kind == "mean-corruption":
+            lines.append(f"{column.label}: per-episode mean over {', '.join(column.members)}")
+        elif column.label == WORST_CASE:
+            lines.append(f"{column.label}: per-episode minimum over {', '.join(column.members)} (AutoAttack-style; "
+                         f"an upper bound on the per-query worst case, which needs per-query records)")
+    return lines
+
+
+def problem_lines(table: TableResult) -> list[str]:
+    """One line per failed or missing seed of a threat column (derived columns follow from them)."""
+    lines = []
+    for label, _ in table.data.rows:
+        for column in table.data.columns:
+            if column.members:
+                continue
+            problems = table.data.cells[(label, column.label)].problems
+            lines += [f"{label} / {column.label} / seed {seed}: {problems[seed]}" for seed in sorted(problems)]
+    return lines

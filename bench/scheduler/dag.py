@@ -1,0 +1,176 @@
+"""The driver loop: run a plan's train -> eval DAG on a backend, recording every result.
+
+Train jobs whose key already has a FINISHED run are not retrained; their checkpoint is read
+back from MLflow for the evaluations still missing. An eval job is queued the moment its
+checkpoint exists and goes ahead of waiting train jobs. A failing job is recorded as FAILED
+(error and traceback), retried up to ``retries`` times, and never stops the others; when a
+train job fails for good, its evaluations are recorded as failed with that reason.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.plan import EvalJob, Plan, TrainJob
+from bench.progress import Progress
+from bench.recording import record_eval, record_failure, record_train
+from bench.runner import TrainResult
+from bench.scheduler import worker
+from bench.tracking import CHECKPOINT, Tracker
+
+
+@dataclass
+class JobOutcome:
+    """What happened to one train job and its evaluations (for the summary line)."""
+
+    job: TrainJob
+    trained: bool = False
+    seconds: float = 0.0
+    device: str = ""
+    accuracies: dict[str, tuple[float, float]] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+    skipped: int = 0
+    pending: int = 0
+    order: list[str] = field(default_factory=list)  # threat labels in suite order
+
+
+@dataclass
+class Task:
+    job: TrainJob | EvalJob
+    attempt: int = 1
+    checkpoint: bytes = b""
+    parent: str = ""
+
+
+class Driver:
+    """Runs one plan to completion on ``backend``; the only writer to ``tracker``."""
+
+    def __init__(self, plan: Plan, tracker: Tracker, backend: Any, retries: int, progress: Progress) -> None:
+        self.plan, self.tracker, self.backend = plan, tracker, backend
+        self.retries, self.progress = retries, progress
+        self.outcomes = {job.key: JobOutcome(job, order=[e.threat.label for e in plan.eval_jobs[job.key]])
+                         for job in plan.train_jobs}
+        self.todo: dict[str, list[EvalJob]] = {}
+        self.queue: deque[Task] = deque()
+        self.running: dict[Future, tuple[Task, str]] = {}
+
+    def run(self) -> list[JobOutcome]:
+        self.tracker.delete_partial()
+        finished = self.tracker.finished()
+        for job in self.plan.train_jobs:
+            self._enqueue_job(job, finished)
+        total = len(self.queue) + sum(o.pending for o in self.outcomes.values() if o.job.key in finished)
+        with self.progress.bar(total, f"{self.plan.suite.name}: jobs") as tick:
+            self._tick = tick
+            try:
+                self._loop()
+            except BaseException:
+                self.backend.shutdown(kill=True)
+                raise
+        self.backend.shutdown()
+        return [self.outcomes[job.key] for job in self.plan.train_jobs]
+
+    def _enqueue_job(self, job: TrainJob, finished: dict[str, str]) -> None:
+        outcome = self.outcomes[job.key]
+        evals = [e for e in self.plan.eval_jobs[job.key] if e.key not in finished]
+        self.todo[job.key] = evals
+        outcome.skipped, outcome.pending = len(self.plan.eval_jobs[job.key]) - len(evals), len(evals)
+        if job.key not in finished:
+            self.queue.append(Task(job))
+        elif evals:
+            checkpoint = self.tracker.read_file(finished[job.key], CHECKPOINT)
+            self.queue.extend(Task(e, checkpoint=checkpoint, parent=finished[job.key]) for e in evals)
+        else:
+            self.progress.line(summary(outcome))
+
+    def _loop(self) -> None:
+        while self.queue or self.running:
+            while self.queue and len(self.running) < self.backend.capacity:
+                task = self.queue.popleft()
+                args = (task.job,) if isinstance(task.job, TrainJob) else (task.job, self.plan.suite, task.checkpoint)
+                fn = worker.run_train if isinstance(task.job, TrainJob) else worker.run_eval
+                future, where = self.backend.submit(fn, *args)
+                self.running[future] = (task, where)
+            done, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: self.running[f][0].job.key):
+                task, where = self.running.pop(future)
+                self._finish(task, where, _result(future, task))
+                self._tick({})
+
+    def _finish(self, task: Task, where: str, result: Any) -> None:
+        if isinstance(result, worker.Failure):
+            self._failed(task, result)
+        elif isinstance(task.job, TrainJob):
+            self._trained(task.job, result, where)
+        else:
+            self._evaluated(task, result)
+
+    def _trained(self, job: TrainJob, result: TrainResult, where: str) -> None:
+        run_id = record_train(self.tracker, self.plan.suite, job, result)
+        outcome = self.outcomes[job.key]
+        outcome.trained, outcome.seconds, outcome.device = True, result.seconds, f"{result.device} [{where}]"
+        tasks = [Task(e, checkpoint=result.checkpoint, parent=run_id) for e in self.todo[job.key]]
+        # Evaluations go ahead of waiting train jobs: results appear as early as possible.
+        self.queue.extendleft(reversed(tasks))
+        self._maybe_summarise(outcome)
+
+    def _evaluated(self, task: Task, result: Any) -> None:
+        assert isinstance(task.job, EvalJob)
+        outcome = self.outcomes[task.job.train.key]
+        outcome.accuracies[task.job.threat.label] = record_eval(self.tracker, self.plan.suite, task.job,
+                                                                 task.parent, result)
+        outcome.pending -= 1
+        self._maybe_summarise(outcome)
+
+    def _failed(self, task: Task, failure: worker.Failure) -> None:
+        record_failure(self.tracker, self.plan.suite, task.job, failure.traceback, task.parent or None,
+                       task.attempt)
+        if task.attempt <= self.retries:
+            self.queue.append(Task(task.job, task.attempt + 1, task.checkpoint, task.parent))
+            return
+        train_key = task.job.key if isinstance(task.job, TrainJob) else task.job.train.key
+        outcome = self.outcomes[train_key]
+        outcome.failed.append(f"{task.job.name}: {failure.error}")
+        if isinstance(task.job, TrainJob):
+            for ev in self.todo[train_key]:
+                record_failure(self.tracker, self.plan.suite, ev, f"training failed: {failure.error}")
+            self._tick_many(outcome.pending)
+            outcome.pending = 0
+        else:
+            outcome.pending -= 1
+        self._maybe_summarise(outcome)
+
+    def _tick_many(self, count: int) -> None:
+        for _ in range(count):
+            self._tick({})
+
+    def _maybe_summarise(self, outcome: JobOutcome) -> None:
+        if outcome.pending == 0 and (outcome.trained or outcome.accuracies or outcome.failed):
+            self.progress.line(summary(outcome))
+
+
+def _result(future: Future, task: Task) -> Any:
+    """The job's result, or a `Failure` when its worker process itself died."""
+    error = future.exception()
+    if error is None:
+        return future.result()
+    return worker.Failure(task.job.key, f"worker died ({type(error).__name__}: {error}; killed or out of "
+                          f"memory?)", repr(error))
+
+
+def summary(outcome: JobOutcome) -> str:
+    """One line per finished train job: status, time, device, accuracies."""
+    if outcome.failed:
+        head = "FAILED"
+    elif outcome.trained or outcome.accuracies:
+        head = "done"
+    else:
+        return f"skip    {outcome.job.name} (already finished)"
+    cells = "  ".join(f"{k} {100 * m:.1f}±{100 * h:.1f}" for k, (m, h) in sorted(
+        outcome.accuracies.items(), key=lambda item: outcome.order.index(item[0])))
+    trained = f"trained {outcome.seconds:.1f}s on {outcome.device}" if outcome.trained else "checkpoint reused"
+    failures = ("  failed: " + "; ".join(outcome.failed)) if outcome.failed else ""
+    return f"{head:7} {outcome.job.name}  [{trained}]  {cells}{failures}"
