@@ -59,6 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
     listing = command("list", "List registered baselines, data sets, threats or shipped suites.")
     listing.add_argument("what", choices=["baselines", "datasets", "threats", "suites", "backbones"])
 
+    data = command("data", "List, prepare (download or convert) and verify data sets.")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    data_commands.add_parser("list", help="each data set: where it is expected, present or not, its hash")
+    for action, text in (("prepare", "build the cached uint8 arrays (download where a public source exists)"),
+                         ("verify", "re-hash the prepared files and check the split sizes")):
+        sub = data_commands.add_parser(action, help=text, description=text)
+        sub.add_argument("name", help="a data set name (bench data list)")
+        sub.add_argument("--image-size", type=int, default=None, help="pixels per side (default: native)")
+        if action == "prepare":
+            sub.add_argument("--raw", default=None, help="folder holding the data set's original files")
+    for sub in (data, *data_commands.choices.values()):
+        sub.add_argument("--root", default=None, help="data folder (default: $BENCH_DATA, else "
+                         "~/.cache/fewshot-bench)")
+
     report = command("report", "Write a suite's leaderboard tables from its MLflow records.")
     report_command.add_arguments(report)
     _add_common(report)
@@ -71,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": commands.run, "validate": commands.validate, "list": commands.listing,
-        "report": report_command.report,
+        "report": report_command.report, "data": commands.data,
     }
     try:
         return handlers[args.command](args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from bench.config import load_suite, shipped_suites, suite_path
 from bench.errors import BenchError
@@ -11,7 +12,7 @@ from bench.params import defaults
 from bench.registry import BACKBONES, BASELINES, DATASETS, THREATS
 
 
-def _params(cls: type) -> str:
+def _params(cls: Any) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in defaults(cls.Config).items()) or "-"
 
 
@@ -26,8 +27,33 @@ def listing(args: argparse.Namespace) -> int:
         rows = [f"{n:12} params: {_params(c)}" for n, c in BACKBONES]
     else:
         rows = shipped_suites()
-    BASELINES.names(), THREATS.names(), DATASETS.names()
     print("\n".join(rows))
+    return 0
+
+
+def data(args: argparse.Namespace) -> int:
+    """``bench data list | prepare | verify``."""
+    from pathlib import Path
+
+    from bench.data import commands as data_commands
+
+    root = Path(args.root).expanduser() if args.root else None
+    if args.data_command == "list":
+        for row in data_commands.list_datasets(root):
+            state = f"present  {row['hash'][:12]}" if row["present"] else "missing"
+            print(f"{row['name']:17} {state:22} {row['path']}")
+        return 0
+    if args.data_command == "prepare":
+        raw = Path(args.raw).expanduser() if args.raw else None
+        dataset = data_commands.prepare_dataset(args.name, root, raw, args.image_size)
+        print(f"prepared {args.name}: {tuple(dataset.images.shape)} images, "
+              + ", ".join(f"{s} {dataset.num_classes(s)} classes" for s in sorted(dataset.splits))
+              + f"; hash {dataset.content_hash[:12]}")
+        return 0
+    report = data_commands.verify_dataset(args.name, root, args.image_size)
+    sizes = ", ".join(f"{s} {r['classes']}/{r['expected']}" for s, r in report["splits"].items())
+    print(f"ok: {args.name} at {report['path']}: checksums match; classes {sizes}"
+          + ("" if report["complete"] else " (partial copy)"))
     return 0
 
 

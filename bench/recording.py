@@ -15,9 +15,9 @@ from typing import Any
 from bench.config import Suite
 from bench.environment import code_version, package_versions
 from bench.plan import EvalJob, TrainJob
+from bench.report.stats import mean_ci
 from bench.runner import EvalResult, TrainResult
 from bench.tracking import CHECKPOINT, PER_EPISODE, Tracker
-from bench.report.stats import mean_ci
 
 
 def flatten(prefix: str, value: object) -> dict[str, object]:

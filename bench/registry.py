@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from bench.errors import BenchError
 
@@ -81,6 +81,7 @@ class Registry(Generic[T]):
         return name in self._items
 
     def __iter__(self) -> Iterator[tuple[str, T]]:
+        self._load()
         return iter(sorted(self._items.items()))
 
     def _load(self) -> None:
@@ -96,7 +97,7 @@ def _origin(item: object) -> str:
         return repr(item)
 
 
-class BaselineRegistry(Registry[T]):
+class BaselineRegistry(Registry[Any]):
     """Baselines: every public module in ``baselines/`` plus the entry-point group."""
 
     def __init__(self) -> None:
@@ -126,7 +127,7 @@ class BaselineRegistry(Registry[T]):
             if obj.__module__ == module_name and getattr(obj, "name", None) and _is_baseline(obj):
                 self.add_class(obj)
 
-    def add_class(self, cls: T) -> None:
+    def add_class(self, cls: Any) -> None:
         self.add(cls.name, cls)
 
 

@@ -10,10 +10,13 @@ jobs can be recorded from one process without interfering.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,8 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from bench.errors import BenchError  # noqa: E402
 
 DEFAULT_URI = "sqlite:///mlflow.db"
+RETRIES = 8
+TRANSIENT = ("locked", "busy", "connection", "timed out", "temporarily", "503", "502")
 TAG = "bench."
 PER_EPISODE = "per_episode.json"
 CHECKPOINT = "checkpoint.pt"
@@ -63,6 +68,25 @@ def absolute_uri(uri: str) -> str:
     return uri
 
 
+def retried(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Retry a store call on transient errors (a SQLite file locked by another process, a
+    server briefly unreachable), with exponential backoff; the last error propagates."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for attempt in range(RETRIES):
+            try:
+                return method(*args, **kwargs)
+            except (mlflow.exceptions.MlflowException, OSError) as exc:
+                transient = any(word in str(exc).lower() for word in TRANSIENT)
+                if not transient or attempt == RETRIES - 1:
+                    raise
+                time.sleep(min(0.05 * 2**attempt, 2.0))
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
 class Tracker:
     """Reads and writes the runs of one suite's experiment."""
 
@@ -92,11 +116,13 @@ class Tracker:
             return None
         return (Path(resolved[len("sqlite:///"):]).parent / "mlruns" / self.experiment_name).as_uri()
 
+    @retried
     def runs(self) -> list[Any]:
         """Every run of the experiment (all statuses), oldest first."""
         if self.experiment_id is None:
             return []
-        runs, token = [], None
+        runs: list[Any] = []
+        token = None
         while True:
             page = self.client.search_runs([self.experiment_id], max_results=1000, page_token=token,
                                            order_by=["attributes.start_time ASC"])
@@ -105,11 +131,13 @@ class Tracker:
             if not token:
                 return runs
 
+    @retried
     def finished(self) -> dict[str, str]:
         """Job key -> run id of its FINISHED run."""
         return {r.data.tags[TAG + "job_key"]: r.info.run_id for r in self.runs()
                 if r.info.status == "FINISHED" and TAG + "job_key" in r.data.tags}
 
+    @retried
     def delete_partial(self) -> int:
         """Delete runs left RUNNING by a killed driver (partial records); returns how many.
 
@@ -122,13 +150,16 @@ class Tracker:
             self.client.delete_run(run_id)
         return len(partial)
 
+    @retried
     def start(self, name: str, tags: dict[str, str], parent: str | None = None) -> str:
         all_tags = {TAG + k: str(v) for k, v in tags.items()}
         if parent:
             all_tags["mlflow.parentRunId"] = parent
+        assert self.experiment_id is not None, "writing needs a Tracker created with create=True"
         run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
         return str(run.info.run_id)
 
+    @retried
     def log(self, run_id: str, params: dict[str, Any] | None = None,
             metrics: dict[str, float] | None = None, step: int = 0) -> None:
         params_list = [Param(k, str(v)[:6000]) for k, v in sorted((params or {}).items())]
@@ -137,22 +168,26 @@ class Tracker:
             self.client.log_batch(run_id, params=params_list[i:i + 100],
                                   metrics=metric_list if i == 0 else [])
 
+    @retried
     def log_curve(self, run_id: str, curve: list[dict[str, float]]) -> None:
         """Per-step training scalars as MLflow metric histories (batched, 1000 per call)."""
         metrics = [Metric(k, float(v), 0, step) for step, row in enumerate(curve) for k, v in row.items()]
         for i in range(0, len(metrics), 1000):
             self.client.log_batch(run_id, metrics=metrics[i:i + 1000])
 
+    @retried
     def log_file(self, run_id: str, name: str, content: bytes) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
             path.write_bytes(content)
             self.client.log_artifact(run_id, str(path))
 
+    @retried
     def read_file(self, run_id: str, name: str) -> bytes:
         with tempfile.TemporaryDirectory() as tmp:
             return Path(self.client.download_artifacts(run_id, name, tmp)).read_bytes()
 
+    @retried
     def end(self, run_id: str, status: str = "FINISHED", error: str | None = None) -> None:
         if error is not None:
             self.client.set_tag(run_id, TAG + "error", error[:5000])

@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     image = synthetic_image(args.size)
     names = list(CORRUPTIONS)
-    fig, axes = plt.subplots(len(names), 6, figsize=(6 * 0.9, len(names) * 0.9), dpi=110)
+    fig, axes = plt.subplots(len(names), 6, figsize=(6 * 0.9, len(names) * 0.9), dpi=100)
     for row, name in enumerate(names):
         cells = [image] + [corrupt(image, name, sev, torch.tensor([7])) for sev in range(1, 6)]
         for col, cell in enumerate(cells):

@@ -53,12 +53,11 @@ def derived_columns(columns: list[Column]) -> list[Column]:
 def combine(members: list[Cell], seeds: tuple[int, ...], reduce: Callable[..., np.ndarray],
             names: tuple[str, ...]) -> Cell:
     """A derived cell: per seed, ``reduce(stack, axis=0)`` over the members' per-episode values."""
-    out = Cell(seeds, device_seconds=None)
+    out = Cell(seeds)
     for seed in seeds:
         absent = [(name, m) for name, m in zip(names, members, strict=True) if seed not in m.per_seed]
         if absent:
-            name, member = absent[0]
-            out.problems[seed] = f"missing: needs {name} ({member.problems.get(seed, 'missing')})"
+            out.problems[seed] = f"missing: needs {absent[0][0]}"  # whose own cell says why
             continue
         hashes = {m.hashes.get(seed, "") for m in members}
         lengths = {m.per_seed[seed].size for m in members}

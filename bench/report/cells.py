@@ -65,7 +65,8 @@ def planned_jobs(suite: Suite, filters: Filters | None = None) -> list[EvalJob]:
     """The suite's eval jobs that pass ``filters``; unknown keys and empty selections are errors."""
     filters = filters or Filters()
     jobs = [(job, job_tags(job)) for job in make_plan(suite).all_eval_jobs()]
-    filters.check_keys(sorted({key for _, tags in jobs for key in tags}))
+    variants = [(v.baseline.label, v.baseline.name) for v in suite.baselines]
+    filters = filters.resolve(sorted({key for _, tags in jobs for key in tags}), variants)
     shown = [job for job, tags in jobs if filters.matches(tags)]
     if not shown:
         raise NoMatchingJobs(f"the filters ({filters.describe()}) match no job of suite {suite.name!r}. "

@@ -66,14 +66,22 @@ def gather(tracker: Any) -> list[Any]:
     return extra + tracker.records()
 
 
+def _store_exists(uri: str) -> bool:
+    """False for a SQLite file that does not exist (opening it would create an empty store)."""
+    prefix = "sqlite:///"
+    return not uri.startswith(prefix) or Path(uri[len(prefix):]).exists()
+
+
 def _one(name: str, args: argparse.Namespace, filters: Filters, options: Options) -> Any:
     """Report one suite; returns its `Report`, or None when the store has no runs of it."""
     from bench.report.cells import planned_jobs
     from bench.report.leaderboard import build_report, write_report
-    from bench.tracking import Tracker
+    from bench.tracking import Tracker, resolve_uri
 
     suite = load_suite(name)
     planned_jobs(suite, filters)  # a bad filter is refused before the store is read
+    if not _store_exists(resolve_uri(args.tracking_uri)):
+        return None
     tracker = Tracker(args.tracking_uri, suite.name, create=False)
     records = gather(tracker)
     if not records:

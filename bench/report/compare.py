@@ -89,7 +89,7 @@ def cell_result(cell: Cell, options: Options) -> CellResult:
     seeds = [s for s in cell.seeds if s in cell.per_seed]
     if not seeds:
         status = "FAILED" if any(p.startswith("FAILED") for p in cell.problems.values()) else "missing"
-        return CellResult(None, status, cell.reason() or "missing: not run", 0, len(cell.seeds), cell.device_seconds)
+        return CellResult(None, status, cell.headline(), 0, len(cell.seeds), None)
     values = [cell.per_seed[s] for s in seeds]
     interval = bootstrap_interval(values, options.level) if options.ci == "bootstrap" \
         else t_interval(values, options.level)
@@ -115,11 +115,11 @@ def analyse(data: SettingData, options: Options) -> TableResult:
     result = TableResult(data, options, {key: cell_result(cell, options) for key, cell in data.cells.items()})
     _mark_best(result)
     clean = clean_column(data)
-    if clean is not None:
-        for label, _ in data.rows:
-            for column in result.gap_columns:
-                result.gaps[(label, column.label)] = pair(data.cells[(label, clean.label)],
-                                                          data.cells[(label, column.label)], options)
+    for label, _ in data.rows if clean is not None else ():
+        for column in result.gap_columns:
+            a, b = data.cells[(label, clean.label)], data.cells[(label, column.label)]  # type: ignore[union-attr]
+            if a.per_seed and b.per_seed:  # else the gap is absent for the reason the cells show
+                result.gaps[(label, column.label)] = pair(a, b, options)
     return result
 
 

@@ -42,24 +42,42 @@ class Filters:
 
     Attributes:
         where: key -> accepted values (one must match; numbers compare by value, ``8/255`` works).
-        baselines: accepted baseline labels or registry names (empty: all).
+        baselines: accepted baseline labels; a registry name that is no label stands for all
+            its variants (empty: all).
     """
 
     where: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     baselines: tuple[str, ...] = ()
 
     def matches(self, tags: Mapping[str, str]) -> bool:
-        if self.baselines and tags.get("label") not in self.baselines \
-                and tags.get("baseline") not in self.baselines:
+        if self.baselines and tags.get("label") not in self.baselines:
             return False
         return all(key in tags and any(_same(v, tags[key]) for v in values) for key, values in self.where.items())
 
-    def check_keys(self, known: Sequence[str]) -> None:
-        """Refuse a ``--where`` key that no job has (a typo would otherwise hide everything)."""
+    def resolve(self, known: Sequence[str], variants: Sequence[tuple[str, str]]) -> Filters:
+        """Check ``--where`` keys against ``known`` and turn ``--baselines`` into labels.
+
+        Args:
+            known: every tag and param key the suite's jobs have.
+            variants: ``(label, registry name)`` of the suite's baseline variants.
+
+        Raises:
+            BenchError: an unknown key or baseline (a typo would otherwise hide everything).
+        """
         for key in self.where:
             if key not in known:
                 raise BenchError(f"--where {key}=...: unknown key {key!r}. Allowed: {', '.join(sorted(known))}."
                                  f"{close_match(key, sorted(known))}")
+        labels = [label for label, _ in variants]
+        chosen: list[str] = []
+        for wanted in self.baselines:
+            found = [wanted] if wanted in labels else [label for label, name in variants if name == wanted]
+            if not found:
+                allowed = sorted(set(labels) | {name for _, name in variants})
+                raise BenchError(f"--baselines: no baseline {wanted!r} in the suite. Allowed: {', '.join(allowed)}."
+                                 f"{close_match(wanted, allowed)}")
+            chosen += [label for label in found if label not in chosen]
+        return Filters(self.where, tuple(chosen)) if self.baselines else self
 
     def describe(self) -> str:
         parts = [f"{k}={','.join(v)}" for k, v in self.where.items()]

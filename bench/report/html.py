@@ -16,8 +16,9 @@ from bench.report.tables import GAP_NOTE, INTRO, SECONDS_NOTE, provenance
 from bench.report.text import TIE, gap_rows, notes, seconds_rows, slug, table_rows, title
 
 CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 80rem;
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 110rem;
        padding: 0 1rem; color: #1a1a1a; background: #ffffff; }
+div.wide { overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.75rem 0; font-variant-numeric: tabular-nums; }
 th, td { border-top: 1px solid #c8c8c8; border-bottom: 1px solid #c8c8c8; padding: 0.3rem 0.6rem; }
 th { background: #f0f0f0; text-align: right; } th:first-child, td:first-child { text-align: left; }
@@ -37,7 +38,8 @@ def _table(headers: list[str], rows: list[list[str]], classes: list[list[str]] |
         cells = "".join(f'<td class="{classes[r][c]}">{escape(v)}</td>' if classes and classes[r][c]
                         else f"<td>{escape(v)}</td>" for c, v in enumerate(row))
         body.append(f"<tr>{cells}</tr>")
-    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>' + "".join(body) + "</tbody></table>"
+    return (f'<div class="wide"><table class="{css}"><thead><tr>{head}</tr></thead><tbody>' + "".join(body)
+            + "</tbody></table></div>")
 
 
 def _classes(table: TableResult, width: int) -> list[list[str]]:

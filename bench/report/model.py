@@ -47,18 +47,24 @@ class Cell:
     Attributes:
         seeds: the seeds the suite plans. per_seed: seed -> ``(episodes,)`` accuracies.
         hashes: seed -> episode-set hash. problems: seed -> why it has no result.
-        device_seconds: summed evaluation device seconds of its runs (None for derived columns).
+        device_seconds: summed evaluation device seconds of its finished runs (None: none
+            finished, or a derived column).
     """
 
     seeds: tuple[int, ...]
     per_seed: dict[int, np.ndarray] = field(default_factory=dict)
     hashes: dict[int, str] = field(default_factory=dict)
     problems: dict[int, str] = field(default_factory=dict)
-    device_seconds: float | None = 0.0
+    device_seconds: float | None = None
 
     def reason(self) -> str:
         """The distinct problems of this cell, in seed order."""
         return "; ".join(dict.fromkeys(self.problems[s] for s in sorted(self.problems)))
+
+    def headline(self) -> str:
+        """The one problem a table cell shows: the first failure, else the first other problem."""
+        ordered = [self.problems[s] for s in sorted(self.problems)]
+        return next((p for p in ordered if p.startswith("FAILED")), ordered[0] if ordered else "missing: not run")
 
 
 @dataclass

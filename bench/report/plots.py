@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import matplotlib
+import numpy as np
 from matplotlib.figure import Figure
 
 from bench.report.aggregate import WORST_CASE, combine, severity_groups
@@ -61,9 +62,11 @@ def line_figure(series: dict[str, list[Point]], xlabel: str, title: str) -> Figu
         axes.errorbar([x for x, _ in points], [100 * iv.mean for _, iv in points],
                       yerr=[0 if iv.half != iv.half else 100 * iv.half for _, iv in points],
                       marker="o", capsize=3, label=label)
+    ticks = sorted({x for points in series.values() for x, _ in points})
+    axes.set_xticks(ticks, [f"{x:g}" for x in ticks])  # the measured values, not fractions of them
     axes.set(xlabel=xlabel, ylabel="accuracy (%)", title=title)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc="best")
+    axes.legend(fontsize=8, loc="lower left")
     return figure
 
 
@@ -94,27 +97,22 @@ def param_series(table: TableResult, axis: str) -> list[tuple[str, dict[str, lis
                 points.append((0.0, origin))
             if points:
                 series[label] = [(x * 255 if axis == "eps" else x, iv) for x, iv in points]
-        out.append((name, series))
+        if any(len(points) >= 2 for points in series.values()):  # a curve, not isolated points
+            out.append((name, series))
     return out
 
 
 def severity_series(table: TableResult) -> dict[str, list[Point]]:
     """Each baseline's mean accuracy over the corruptions of each severity (per-episode means)."""
     groups = severity_groups(table.data.columns)
-    if len(groups) < 2:
-        return {}
     series: dict[str, list[Point]] = {}
     for label, _ in table.data.rows:
         for severity, members in groups.items():
             cells = [table.data.cells[(label, m)] for m in members]
-            result = cell_result(combine(cells, table.data.seeds, _mean, tuple(members)), table.options)
+            result = cell_result(combine(cells, table.data.seeds, np.mean, tuple(members)), table.options)
             if result.interval is not None:
                 series.setdefault(label, []).append((float(severity), result.interval))
-    return series
-
-
-def _mean(stack: object, axis: int) -> object:
-    return stack.mean(axis=axis)  # type: ignore[attr-defined]
+    return series if any(len(points) >= 2 for points in series.values()) else {}
 
 
 def scatter_figure(table: TableResult) -> tuple[Figure, str] | None:
@@ -126,15 +124,17 @@ def scatter_figure(table: TableResult) -> tuple[Figure, str] | None:
         or next((c for c in columns if c.kind == "mean-corruption"), None)
     if clean is None or robust is None:
         return None
+    points = [(label, x, y) for label, _ in table.data.rows
+              if (x := _interval(table, label, clean.label)) and (y := _interval(table, label, robust.label))]
+    if not points:
+        return None
     figure, axes = _figure()
-    for label, _ in table.data.rows:
-        x, y = _interval(table, label, clean.label), _interval(table, label, robust.label)
-        if x is not None and y is not None:
-            axes.errorbar([100 * x.mean], [100 * y.mean], xerr=[_bar(x)], yerr=[_bar(y)], marker="o",
-                          capsize=3, label=label)
+    for label, x, y in points:
+        axes.errorbar([100 * x.mean], [100 * y.mean], xerr=[_bar(x)], yerr=[_bar(y)], marker="o", capsize=3,
+                      label=label)
     axes.set(xlabel="clean accuracy (%)", ylabel=f"{robust.label} accuracy (%)", title="clean vs robust")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc="best")
+    axes.legend(fontsize=8, loc="lower left")
     return figure, robust.label
 
 

@@ -149,6 +149,8 @@ def paired_test(a: Sequence[float], b: Sequence[float], test: str = "t", unit: s
     diff, half = mean_ci(x - y, level)
     if x.size < 2 or not np.any(x - y):  # no evidence either way: the tests are undefined
         return Paired(diff, half, 1.0, test, unit, int(x.size))
+    if test == "t" and float(np.ptp(x - y)) <= 1e-12:  # the same nonzero difference everywhere: t is infinite
+        return Paired(diff, half, 0.0, test, unit, int(x.size))
     if test == "wilcoxon":
         p = float(stats.wilcoxon(x, y, zero_method="wilcox").pvalue)
     elif test == "t":

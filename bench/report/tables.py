@@ -81,10 +81,11 @@ def render_latex(report: Report) -> str:
     lines = [f"% {provenance(report)}", "% Requires \\usepackage{booktabs}.", ""]
     for table in report.tables:
         setting, table_notes = table.data.setting, notes(table, report.published)
+        head = len(table.rules) + 1  # the interval rules and the bold/tie rule go into the caption
         caption = f"{report.suite.name}: {title(setting)}. {INTRO} " + " ".join(
-            n[0].upper() + n[1:] + "." for n in table_notes[:2])
+            n[0].upper() + n[1:] + "." for n in table_notes[:head])
         lines += [f"% {title(setting)}", r"\begin{table}[t]", r"\centering",
                   rf"\caption{{{latex_escape(caption)}}}", rf"\label{{tab:{report.suite.name}-{slug(setting)}}}",
-                  latex_tabular(*table_rows(table, report.published, _latex_mark)), r"\end{table}"]
-        lines += [f"% {line}" for line in table_notes[2:]] + [""]
+                  latex_tabular(*table_rows(table, report.published, _latex_mark, reasons=False)), r"\end{table}"]
+        lines += [f"% {line}" for line in table_notes[head:]] + [""]
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from bench.config import DataSetting
 from bench.report.aggregate import WORST_CASE
 from bench.report.compare import CellResult, TableResult
 from bench.report.published import Published
-from bench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Interval, Paired
+from bench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Interval
 
 Mark = Callable[[str, bool, bool], str]
 TIE = "†"
@@ -46,9 +46,12 @@ def interval_text(interval: Interval) -> str:
     return f"{pct(interval.mean)} ± {pct(interval.half)}"
 
 
-def cell_text(result: CellResult) -> str:
-    """``"48.9 ± 0.8"``, ``"48.9 ± 0.8 (1/2 seeds)"``, ``"FAILED: <reason>"`` or ``"missing: ..."``."""
+def cell_text(result: CellResult, reasons: bool = True) -> str:
+    """``"48.9 ± 0.8"``, ``"48.9 ± 0.8 (1/2 seeds)"``, ``"FAILED: <reason>"`` or ``"missing: ..."``
+    (just ``FAILED`` / ``missing`` without ``reasons``: the notes under the table give them)."""
     if result.interval is None:
+        if not reasons:
+            return result.status
         reason = result.reason
         return reason if len(reason) <= SHORT_REASON else reason[:SHORT_REASON - 1] + "…"
     text = interval_text(result.interval)
@@ -57,7 +60,11 @@ def cell_text(result: CellResult) -> str:
     return text
 
 
-def gap_text(paired: Paired | None) -> str:
+def gap_text(table: TableResult, key: tuple[str, str]) -> str:
+    """``"12.3 ± 1.1"``; ``–`` when a cell has no result; ``n/a (not paired)`` without a shared episode set."""
+    if key not in table.gaps:
+        return "–"
+    paired = table.gaps[key]
     return "n/a (not paired)" if paired is None else f"{pct(paired.diff)} ± {pct(paired.half)}"
 
 
@@ -65,8 +72,8 @@ def plain(text: str, bold: bool, tie: bool) -> str:
     return text + (f" {TIE}" if tie else "")
 
 
-def table_rows(table: TableResult, published: dict[tuple[str, str], Published],
-               mark: Mark = plain) -> tuple[list[str], list[list[str]]]:
+def table_rows(table: TableResult, published: dict[tuple[str, str], Published], mark: Mark = plain,
+               reasons: bool = True) -> tuple[list[str], list[list[str]]]:
     """Headers and rows of the main table (a paper column when the suite gives published numbers)."""
     columns = table.data.columns
     setting = table.data.setting.label
@@ -77,7 +84,8 @@ def table_rows(table: TableResult, published: dict[tuple[str, str], Published],
         row = [label]
         for column in columns:
             result = table.cells[(label, column.label)]
-            row.append(mark(cell_text(result), result.bold, result.tie) if result.interval else cell_text(result))
+            text = cell_text(result, reasons)
+            row.append(mark(text, result.bold, result.tie) if result.interval else text)
         if papers:
             ours = table.cells[(label, clean)] if clean else None
             ours_text = interval_text(ours.interval) if ours and ours.interval else "n/a"
@@ -90,7 +98,7 @@ def table_rows(table: TableResult, published: dict[tuple[str, str], Published],
 def gap_rows(table: TableResult) -> tuple[list[str], list[list[str]]]:
     """Robust gap (clean − threat) per row and non-clean column."""
     columns = table.gap_columns
-    rows = [[label, *(gap_text(table.gaps.get((label, c.label))) for c in columns)] for label, _ in table.data.rows]
+    rows = [[label, *(gap_text(table, (label, c.label)) for c in columns)] for label, _ in table.data.rows]
     return ["baseline", *(c.label for c in columns)], rows
 
 
@@ -99,8 +107,9 @@ def seconds_rows(table: TableResult) -> tuple[list[str], list[list[str]]]:
     columns = [c for c in table.data.columns if not c.members]
     rows = []
     for label, _ in table.data.rows:
-        values = [table.cells[(label, c.label)].device_seconds or 0.0 for c in columns]
-        rows.append([label, *(f"{v:.1f}" for v in values), f"{sum(values):.1f}"])
+        values = [table.cells[(label, c.label)].device_seconds for c in columns]
+        total = sum(v for v in values if v is not None)
+        rows.append([label, *("–" if v is None else f"{v:.1f}" for v in values), f"{total:.1f}"])
     return ["baseline", *(c.label for c in columns), "total"], rows
 
 
@@ -134,12 +143,16 @@ def _derived_notes(table: TableResult) -> list[str]:
 
 
 def problem_lines(table: TableResult) -> list[str]:
-    """One line per failed or missing seed of a threat column (derived columns follow from them)."""
+    """Failed and missing results of the threat columns, one line per (baseline, seed, reason);
+    derived columns follow from them."""
+    columns = [c.label for c in table.data.columns if not c.members]
     lines = []
     for label, _ in table.data.rows:
-        for column in table.data.columns:
-            if column.members:
-                continue
-            problems = table.data.cells[(label, column.label)].problems
-            lines += [f"{label} / {column.label} / seed {seed}: {problems[seed]}" for seed in sorted(problems)]
+        grouped: dict[tuple[int, str], list[str]] = {}
+        for column in columns:
+            for seed, problem in sorted(table.data.cells[(label, column)].problems.items()):
+                grouped.setdefault((seed, problem), []).append(column)
+        for (seed, problem), where in sorted(grouped.items()):
+            which = "every threat" if len(where) == len(columns) > 1 else ", ".join(where)
+            lines.append(f"{label}, seed {seed}: {problem} ({which})")
     return lines

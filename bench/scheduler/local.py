@@ -9,6 +9,7 @@ replaced; the other slots keep working.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -61,7 +62,7 @@ class LocalBackend:
         except BaseException:
             self.free.append(index)
             raise
-        future.add_done_callback(lambda f, i=index: self._release(i, f))
+        future.add_done_callback(functools.partial(self._release, index))
         return future, slot.label
 
     def _release(self, index: int, future: Future) -> None:

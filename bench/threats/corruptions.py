@@ -188,7 +188,7 @@ def _motion(x: Tensor, radius: float, sigma: float, angle: Tensor) -> Tensor:
     taps = max(1, min(2 * math.ceil(radius) + 1, math.ceil(4 * sigma) + 1))
     weights = [math.exp(-0.5 * (i / max(sigma, 1e-6)) ** 2) for i in range(taps)]
     total = sum(weights)
-    rows, cols = _pixel_grid(*x.shape[-2:], x)
+    rows, cols = _pixel_grid(x.shape[-2], x.shape[-1], x)
     dy, dx = torch.sin(angle).to(x)[:, None, None], torch.cos(angle).to(x)[:, None, None]
     out = x * (weights[0] / total)
     for i in range(1, taps):
@@ -399,7 +399,7 @@ def frost(x: Tensor, severity: int, seeds: Tensor) -> Tensor:
     its crystal size rescaled like every other length.
     """
     keep, amount = ((1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75))[severity - 1]
-    texture = rf.frost_texture(seeds, tuple(x.shape[-2:]), size_factor(_side(x))).to(x)
+    texture = rf.frost_texture(seeds, (x.shape[-2], x.shape[-1]), size_factor(_side(x))).to(x)
     return keep * x + amount * texture[:, None] * _colour(x, (0.86, 0.93, 1.0))
 
 

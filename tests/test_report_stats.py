@@ -1,0 +1,183 @@
+"""The report's statistics against scipy.stats and against values computed by hand.
+
+Also the parts built on them, on fixed numbers in memory: pairing on shared episodes, best
+marks with the Holm correction, derived columns (mean corruption, worst case), published
+numbers and filters.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from bench.config import DataSetting
+from bench.errors import BenchError
+from bench.report.aggregate import add_aggregates
+from bench.report.compare import Options, analyse, pair
+from bench.report.filters import parse_filters
+from bench.report.model import Cell, Column, SettingData
+from bench.report.published import parse_value
+from bench.report.stats import bootstrap_interval, holm, mean_ci, paired_test, t_interval
+from bench.report.text import cell_text, problem_lines
+
+
+def test_mean_ci_matches_scipy_t_interval() -> None:
+    values = np.random.default_rng(0).uniform(0.3, 0.9, size=200)
+    mean, half = mean_ci(values)
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+    assert mean == pytest.approx(values.mean()) and half == pytest.approx((high - low) / 2, rel=1e-12)
+
+
+def test_seed_interval_by_hand() -> None:
+    # seed means 0.3, 0.7, 0.5: mean 0.5, sd 0.2, sem 0.2 / sqrt(3), t(0.975, 2) = 4.302653
+    interval = t_interval([[0.2, 0.4], [0.6, 0.8], [0.5, 0.5]])
+    assert interval.rule == "seeds" and interval.n == 3
+    assert interval.mean == pytest.approx(0.5) and interval.half == pytest.approx(0.2 / math.sqrt(3) * 4.302653, 1e-6)
+    one = t_interval([[0.0, 1.0]])  # one seed: the episode interval, 0.5 +- 0.5 * t(0.975, 1)
+    assert one.rule == "episodes" and one.half == pytest.approx(0.5 * 12.706204736, rel=1e-8)
+
+
+def test_bootstrap_is_deterministic_and_agrees_with_scipy_on_one_seed() -> None:
+    values = np.random.default_rng(1).binomial(20, 0.6, size=300) / 20
+    first, again = bootstrap_interval([values]), bootstrap_interval([values])
+    assert first == again and first.rule == "bootstrap-episodes"
+    reference = stats.bootstrap((values,), np.mean, n_resamples=4000, method="percentile",
+                                random_state=np.random.default_rng(7)).confidence_interval
+    assert first.low == pytest.approx(reference.low, abs=0.004)
+    assert first.high == pytest.approx(reference.high, abs=0.004)
+    _, half = mean_ci(values)
+    assert first.half == pytest.approx(half, rel=0.1)  # large n: close to the t interval
+
+
+def test_two_level_bootstrap_by_hand() -> None:
+    # constant episodes per seed: a resample is the mean of two seed draws from {0.2, 0.4}, so its
+    # distribution is 0.2, 0.3, 0.4 with probabilities 1/4, 1/2, 1/4: the 95% interval is [0.2, 0.4]
+    interval = bootstrap_interval([[0.2] * 10, [0.4] * 10])
+    assert (interval.low, interval.high, interval.mean) == (pytest.approx(0.2), pytest.approx(0.4), pytest.approx(0.3))
+    assert interval.rule == "bootstrap-seeds" and interval.n == 2
+
+
+def test_paired_t_against_scipy_and_by_hand() -> None:
+    # differences 1, 0, 0, 1: t = sqrt(3) with 3 df, whose two-sided p is 1/2 - 1/pi exactly
+    result = paired_test([1, 0, 1, 1], [0, 0, 1, 0])
+    assert result.p == pytest.approx(0.5 - 1 / math.pi, rel=1e-10)
+    assert result.p == pytest.approx(stats.ttest_rel([1, 0, 1, 1], [0, 0, 1, 0]).pvalue)
+    assert result.diff == 0.5 and result.half == pytest.approx(math.sqrt(1 / 3) / 2 * 3.182446305, rel=1e-8)
+
+
+def test_wilcoxon_against_scipy_and_by_hand() -> None:
+    a, b = [0.9, 0.8, 0.7, 0.95, 0.6, 0.85], [0.5, 0.6, 0.72, 0.5, 0.4, 0.3]
+    result = paired_test(a, b, test="wilcoxon")
+    # one negative difference, the smallest |d|: W = 1; exact two-sided p = 2 * 2 / 2**6
+    assert result.test == "wilcoxon" and result.p == pytest.approx(0.0625)
+    assert result.p == pytest.approx(stats.wilcoxon(a, b).pvalue)
+
+
+def test_identical_samples_are_not_different() -> None:
+    assert paired_test([0.5, 0.7, 0.2], [0.5, 0.7, 0.2]).p == 1.0
+    assert paired_test([0.5, 0.7, 0.2], [0.5, 0.7, 0.2], test="wilcoxon").p == 1.0
+
+
+def test_holm_by_hand() -> None:
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 -> 0.02, 0.03, 0.06, 0.04 -> running max
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def _cell(values: dict[int, list[float]], seeds: tuple[int, ...] = (0,), hashes: str = "h") -> Cell:
+    cell = Cell(seeds, {s: np.asarray(v, dtype=float) for s, v in values.items()}, {s: hashes for s in values})
+    cell.problems = {s: "missing: not run" for s in seeds if s not in values}
+    return cell
+
+
+def test_pairing_unit_follows_the_shared_seeds() -> None:
+    a = _cell({0: [1, 1, 0, 1], 1: [1, 0, 0, 1]}, (0, 1))
+    b = _cell({0: [0, 1, 0, 1], 1: [0, 0, 0, 1]}, (0, 1))
+    assert pair(a, b, Options()).unit == "seeds"  # per-seed means 0.75 - 0.5 and 0.5 - 0.25
+    assert pair(a, _cell({0: [0, 1, 0, 1]}, (0, 1)), Options()).unit == "episodes"
+    assert pair(a, _cell({0: [0, 1, 0, 1]}, (0, 1), hashes="other"), Options()) is None  # not the same episodes
+
+
+def _table(cells: dict[str, Cell], columns: tuple[str, ...] = ("clean",)) -> SettingData:
+    """One table whose every column holds the same ``cells`` (row label -> cell)."""
+    rows = [(label, label) for label in cells]
+    return SettingData(DataSetting("glyphs", 28, 5, 1, 4), rows, [Column(c, c, (), c) for c in columns],
+                       {(label, c): cell for label, cell in cells.items() for c in columns}, (0,), {})
+
+
+def test_best_is_bold_only_when_significant_and_ties_are_marked() -> None:
+    strong = [0.9, 0.95, 0.85, 0.9, 0.95, 0.9, 0.85, 0.95]
+    weak = [0.5, 0.55, 0.45, 0.5, 0.6, 0.5, 0.45, 0.55]
+    result = analyse(_table({"a": _cell({0: strong}), "b": _cell({0: weak})}), Options())
+    assert result.cells[("a", "clean")].bold and not result.cells[("a", "clean")].tie
+    close = [v + d for v, d in zip(strong, [0.05, -0.05, 0.0, 0.05, -0.05, 0.0, 0.05, -0.1], strict=True)]
+    result = analyse(_table({"a": _cell({0: strong}), "b": _cell({0: close}), "c": _cell({0: weak})}), Options())
+    marks = {label: (result.cells[(label, "clean")].bold, result.cells[(label, "clean")].tie) for label in "abc"}
+    assert marks == {"a": (False, True), "b": (False, True), "c": (False, False)}
+    assert len(result.comparisons) == 2 and all(c.p_holm >= c.paired.p for c in result.comparisons)
+
+
+def test_holm_can_remove_a_marginal_win() -> None:
+    # a beats b with p = 0.037 in one column; with the same comparison in a second column, Holm
+    # multiplies the smaller p by 2 (0.074 > 0.05), so neither column has a bold best
+    a, b = [1.0] * 10, [0.0] * 4 + [1.0] * 6
+    assert 0.025 < stats.ttest_rel(a, b).pvalue < 0.05
+    alone = analyse(_table({"a": _cell({0: a}), "b": _cell({0: b})}), Options())
+    assert alone.cells[("a", "clean")].bold
+    family = analyse(_table({"a": _cell({0: a}), "b": _cell({0: b})}, ("clean", "fgsm")), Options())
+    assert [c.p_holm for c in family.comparisons] == pytest.approx([2 * stats.ttest_rel(a, b).pvalue] * 2)
+    assert not family.cells[("a", "clean")].bold and family.cells[("b", "fgsm")].tie
+
+
+def test_mean_corruption_and_worst_case_per_episode() -> None:
+    columns = [Column("fgsm", "attack"), Column("pgd", "attack"),
+               Column("noise", "corruption", params=(("severity", "1"),)),
+               Column("blur", "corruption", params=(("severity", "1"),))]
+    cells = {("r", "fgsm"): _cell({0: [0.6, 0.2, 0.8]}), ("r", "pgd"): _cell({0: [0.4, 0.3, 0.9]}),
+             ("r", "noise"): _cell({0: [1.0, 0.5, 0.0]}), ("r", "blur"): Cell((0,), problems={0: "FAILED: boom"})}
+    derived = add_aggregates(columns, cells, ["r"], (0,))
+    assert [c.label for c in derived] == ["mean corruption", "worst case (attacks)"]
+    assert cells[("r", "worst case (attacks)")].per_seed[0].tolist() == [0.4, 0.2, 0.8]
+    assert cells[("r", "mean corruption")].problems == {0: "missing: needs blur"}
+    cells[("r", "blur")] = _cell({0: [0.0, 0.5, 1.0]})
+    add_aggregates(columns, cells, ["r"], (0,))
+    assert cells[("r", "mean corruption")].per_seed[0].tolist() == [0.5, 0.5, 0.5]
+
+
+def test_failed_cells_say_why() -> None:
+    data = _table({"a": _cell({0: [0.5, 0.6]}), "b": Cell((0,), problems={0: "FAILED: RuntimeError: boom"})})
+    result = analyse(data, Options())
+    assert cell_text(result.cells[("b", "clean")]) == "FAILED: RuntimeError: boom"
+    assert cell_text(result.cells[("b", "clean")], reasons=False) == "FAILED"
+    assert problem_lines(result) == ["b, seed 0: FAILED: RuntimeError: boom (clean)"]
+    assert not result.cells[("a", "clean")].bold  # nothing to be better than
+
+
+def test_published_values() -> None:
+    assert parse_value("49.42 +- 0.78", "p").text() == "49.42 ± 0.78"
+    assert parse_value("49.42 ± 0.78", "p").text() == "49.42 ± 0.78"
+    assert parse_value(63.1, "p").text() == "63.1"
+    assert parse_value({"accuracy": "70 +- 1", "source": "Table 2"}, "p").source == "Table 2"
+    with pytest.raises(BenchError, match="49.42 \\+- 0.78"):
+        parse_value("about fifty", "published.protonet")
+
+
+def test_filters_compare_numbers_by_value() -> None:
+    variants = [("protonet", "protonet"), ("protonet-aq", "protonet"), ("maml", "maml")]
+    filters = parse_filters(["threat=pgd,clean", "threat.config.eps=8/255"], "protonet")
+    filters = filters.resolve(["threat", "threat.config.eps", "label"], variants)
+    tags = {"threat": "pgd", "threat.config.eps": str(8 / 255), "label": "protonet", "baseline": "protonet"}
+    assert filters.matches(tags)
+    assert not filters.matches({**tags, "threat": "fgsm"})
+    assert not filters.matches({**tags, "label": "protonet-aq"})  # a label names one variant only
+    assert not filters.matches({**tags, "label": "maml", "baseline": "maml"})
+    assert parse_filters([], "maml,protonet-aq").resolve([], variants).baselines == ("maml", "protonet-aq")
+    with pytest.raises(BenchError, match="Did you mean 'threat'"):
+        parse_filters(["treat=pgd"], None).resolve(["threat", "label"], variants)
+    with pytest.raises(BenchError, match="Did you mean 'maml'"):
+        parse_filters([], "mamll").resolve([], variants)
+    with pytest.raises(BenchError, match="KEY=VALUE"):
+        parse_filters(["threat"], None)

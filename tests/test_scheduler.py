@@ -1,0 +1,260 @@
+"""The scheduler: resume after SIGKILL, Ctrl-C, failure isolation and retries, workers,
+concurrent writers into SQLite and into a real `mlflow server`, and the Ray backend."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.baseline import Baseline, TaskModel
+from bench.cli import main
+from bench.registry import BASELINES
+from bench.tracking import TAG, Tracker
+
+pytestmark = pytest.mark.integration
+
+SUITE = """
+name: sched
+seeds: [0]
+datasets: [{name: glyphs, way: 3, shot: 1, query: 2}]
+train: {steps: 3, meta_batch: 1}
+eval: {episodes: 4}
+baselines: [protonet, maml]
+threats: [clean, {name: fgsm, params: {eps: 4/255}}, {name: gaussian_noise, params: {severity: 2}}]
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, glyphs) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+def write(folder: Path, text: str = SUITE) -> Path:
+    path = folder / "sched.yaml"
+    path.write_text(text)
+    return path
+
+
+def per_episode(uri: str, name: str = "sched") -> dict[tuple[str, str, str], list[float]]:
+    return {(r.tags["label"], r.tags["threat_label"], r.tags["seed"]): r.per_episode
+            for r in Tracker(uri, name, create=False).records() if r.status == "FINISHED"}
+
+
+def statuses(uri: str, name: str = "sched") -> Counter:
+    return Counter(r.info.status for r in Tracker(uri, name, create=False).runs())
+
+
+def finished_keys(uri: str, name: str = "sched") -> Counter:
+    return Counter(r.data.tags[TAG + "job_key"] for r in Tracker(uri, name, create=False).runs()
+                   if r.info.status == "FINISHED")
+
+
+def bench_process(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bench.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_runs(uri: str, count: int, process: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and process.poll() is None:
+        if statuses(uri).get("FINISHED", 0) >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {count} finished runs before the process ended or timed out")
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(workdir: Path) -> None:
+    suite = write(workdir)
+    assert main(["run", str(suite), "--no-progress", "--tracking-uri", "sqlite:///reference.db"]) == 0
+    reference = per_episode("sqlite:///reference.db")
+    uri = "sqlite:///mlflow.db"
+    Tracker(uri, "sched")  # schema first: two processes must not migrate a new file at once
+    for kill_after in (1, 4):  # after the first train run; in the middle of the evaluations
+        process = bench_process("run", str(suite), "--no-progress", "--workers", "1")
+        wait_for_runs(uri, kill_after, process)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert main(["run", str(suite), "--no-progress"]) == 0
+    assert per_episode(uri) == reference
+    keys = finished_keys(uri)
+    assert len(keys) == 2 + 2 * 3 and set(keys.values()) == {1}  # no job repeated, none lost
+    assert statuses(uri).get("RUNNING", 0) == 0
+
+
+def test_ctrl_c_stops_cleanly(workdir: Path) -> None:
+    suite = write(workdir, SUITE.replace("steps: 3", "steps: 400"))
+    process = bench_process("run", str(suite), "--no-progress", "--workers", "1")
+    deadline = time.time() + 120
+    while not Path("mlflow.db").exists() and time.time() < deadline:  # created just before training
+        time.sleep(0.2)
+    time.sleep(3)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert statuses("sqlite:///mlflow.db").get("RUNNING", 0) == 0
+
+
+class Failing(Baseline):
+    """A baseline whose training raises (after a given number of attempts) or produces NaN."""
+
+    name = "failing"
+    paper = "test double"
+
+    @dataclass(frozen=True)
+    class Config:
+        mode: str = "raise"
+        succeed_on_attempt: int = 0
+
+    attempts: Counter = Counter()
+
+    def __init__(self, config, backbone, n_way, device) -> None:
+        super().__init__(config, backbone, n_way, device)
+        self.backbone = backbone
+        Failing.attempts[config] += 1
+
+    def train_step(self, episodes):
+        if self.config.succeed_on_attempt and Failing.attempts[self.config] >= self.config.succeed_on_attempt:
+            return {"loss": 1.0}
+        if self.config.mode == "nan":
+            return {"loss": float("nan")}
+        raise RuntimeError("deliberate failure")
+
+    def adapt(self, support_x, support_y) -> TaskModel:
+        raise AssertionError("never evaluated")
+
+
+@pytest.fixture
+def failing_registered():
+    BASELINES.add_class(Failing)
+    yield
+    BASELINES._items.pop("failing")
+
+
+def test_a_failing_job_is_isolated_recorded_and_retried(workdir: Path, failing_registered,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    suite = write(workdir, SUITE.replace("[protonet, maml]", "[protonet, {name: failing, params: {mode: nan}}, "
+                                         "{name: failing, params: {succeed_on_attempt: 2}, label: flaky}]")
+                  .replace("threats: [clean, {name: fgsm, params: {eps: 4/255}}, ", "threats: [clean, "))
+    status = main(["run", str(suite), "--no-progress", "--workers", "1", "--retries", "1"])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert "failing" in err and "TrainingDiverged" in err
+    records = Tracker("sqlite:///mlflow.db", "sched", create=False).records()
+    by_label = {(r.tags["label"], r.tags["threat_label"]): r for r in records}
+    assert by_label[("protonet", "clean")].status == "FINISHED"  # the others still ran
+    failed = by_label[("failing[mode=nan]", "clean")]
+    assert failed.status == "FAILED" and "TrainingDiverged" in failed.tags["error"]
+    # The flaky job failed once, was retried, and then trained: its failure is superseded.
+    assert by_label[("flaky", "clean")].status == "FAILED"  # evaluating it raises by design
+    runs = Tracker("sqlite:///mlflow.db", "sched", create=False).runs()
+    train_runs = [r for r in runs if r.data.tags.get(TAG + "label") == "flaky" and r.data.tags[TAG + "kind"] == "train"]
+    assert sorted(r.info.status for r in train_runs) == ["FAILED", "FINISHED"]
+    traceback_text = Tracker("sqlite:///mlflow.db", "sched", create=False).read_file(failed.run_id, "traceback.txt")
+    assert b"Traceback" in traceback_text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path):
+    """A real `mlflow server` on 127.0.0.1 (remote tracking, artifacts served over HTTP)."""
+    port = _free_port()
+    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+               "--backend-store-uri", f"sqlite:///{tmp_path}/server.db",
+               "--artifacts-destination", str(tmp_path / "server-artifacts"), "--workers", "2"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    import urllib.request
+
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{uri}/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        os.killpg(server.pid, signal.SIGTERM)
+        pytest.fail("mlflow server did not start")
+    yield uri
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+EIGHT = SUITE.replace("seeds: [0]", "seeds: [0, 1, 2, 3]").replace("threats: [clean, {name: fgsm, params: "
+                                                                   "{eps: 4/255}}, ", "threats: [clean, ")
+
+
+def test_eight_workers_into_a_real_mlflow_server_lose_nothing_and_match_one_worker(
+        workdir: Path, mlflow_server: str) -> None:
+    suite = write(workdir, EIGHT)  # 8 train jobs, 16 evaluations
+    assert main(["run", str(suite), "--no-progress", "--workers", "8", "--tracking-uri", mlflow_server]) == 0
+    remote = per_episode(mlflow_server)
+    assert len(remote) == 16 and all(len(v) == 4 for v in remote.values())
+    assert len(finished_keys(mlflow_server)) == 24
+    assert main(["run", str(suite), "--no-progress", "--workers", "1", "--tracking-uri", "sqlite:///one.db"]) == 0
+    assert per_episode("sqlite:///one.db") == remote
+
+
+def _write_runs(args: tuple[str, int]) -> None:
+    uri, worker = args
+    tracker = Tracker(uri, "concurrent")
+    for i in range(5):
+        run_id = tracker.start(f"w{worker}-{i}", {"job_key": f"{worker}-{i}", "kind": "eval"})
+        tracker.log(run_id, params={"worker": worker}, metrics={"accuracy": i / 10})
+        tracker.log_file(run_id, "per_episode.json", b'{"accuracy": [0.5]}')
+        tracker.end(run_id)
+
+
+def test_eight_concurrent_writers_into_sqlite_lose_nothing(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/concurrent.db"
+    Tracker(uri, "concurrent")  # create the schema once
+    with multiprocessing.get_context("spawn").Pool(8) as pool:
+        pool.map(_write_runs, [(uri, w) for w in range(8)])
+    keys = finished_keys(uri, "concurrent")
+    assert len(keys) == 40 and set(keys.values()) == {1}
+
+
+def test_ray_backend_gives_the_local_numbers(workdir: Path) -> None:
+    ray = pytest.importorskip("ray")
+    suite = write(workdir, SUITE.replace("[protonet, maml]", "[protonet]"))
+    assert main(["run", str(suite), "--no-progress", "--tracking-uri", "sqlite:///local.db"]) == 0
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        assert main(["run", str(suite), "--no-progress", "--backend", "ray",
+                     "--tracking-uri", "sqlite:///ray.db"]) == 0
+    finally:
+        ray.shutdown()
+    assert per_episode("sqlite:///ray.db") == per_episode("sqlite:///local.db")
+    assert len(per_episode("sqlite:///ray.db")) == 3
+
+
+def test_gpu_slots_respect_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.scheduler.slots import make_slots
+
+    cpu = make_slots("cpu", workers=3)
+    assert [s.device for s in cpu] == ["cpu"] * 3 and all(s.env["CUDA_VISIBLE_DEVICES"] == "" for s in cpu)
+    if not torch.cuda.is_available():
+        pytest.skip("no GPU here: the GPU slot layout is checked on a GPU machine")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    slots = make_slots("auto", None, jobs_per_gpu=2)
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in slots] == ["0", "0"]

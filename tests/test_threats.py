@@ -1,0 +1,235 @@
+"""The threat catalogue: query attacks, block evaluation, support threats, sanity checks.
+
+Models are tiny (Conv4 with 8 filters on the 28 px synthetic episodes of the conformance
+battery) so that every attack runs on a 2-core CPU in seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from bench.backbones import build_backbone
+from bench.baseline import Baseline
+from bench.data.episodes import Episode
+from bench.registry import BASELINES, THREATS
+from bench.seeding import torch_rng
+from bench.threats import blockwise
+from bench.threats.sanity import Record, check_records
+from bench.threats.support import balanced_choice, inject_outliers, swap_count, swap_labels
+from tests.test_contract import make_episode
+
+CPU = torch.device("cpu")
+CHEAP = {  # attack parameters small enough for a unit test; eps is set per test
+    "fgsm": {}, "pgd": {"steps": 5}, "pgd_l2": {"steps": 5}, "mifgsm": {"steps": 5},
+    "cw": {"steps": 10, "c": 10.0}, "apgd_ce": {"steps": 5}, "apgd_dlr": {"steps": 5},
+    "square": {"n_queries": 20}, "autoattack": {"steps": 3, "n_queries": 10},
+}
+L2 = ("pgd_l2", "cw")
+
+
+def tiny(name: str, seed: int = 0, **config: object) -> Baseline:
+    cls = BASELINES.get(name)
+    with torch_rng(seed):
+        backbone = build_backbone("conv4", {**cls.backbone_defaults, "hidden": 8}, 1, 28)
+        return cls(cls.Config(**config), backbone, 5, CPU)
+
+
+def attack(name: str, **params: object):
+    cls = THREATS.get(name)
+    return cls(cls.Config(**{**CHEAP[name], **params}))
+
+
+def accuracy(results: list[torch.Tensor]) -> float:
+    return float(torch.cat(results).float().mean())
+
+
+@pytest.fixture(scope="module")
+def protonet() -> Baseline:
+    """ProtoNet after 30 meta-updates on synthetic 5-way 1-shot episodes (clean accuracy ~1)."""
+    baseline = tiny("protonet", lr=3e-3)
+    for step in range(30):
+        baseline.train_step([make_episode(1000 + 2 * step, shot=1, query=3),
+                             make_episode(1001 + 2 * step, shot=1, query=3)])
+    return baseline
+
+
+@pytest.fixture(scope="module")
+def episodes() -> list[Episode]:
+    return [make_episode(i, shot=1, query=3) for i in range(3)]
+
+
+@pytest.mark.parametrize("name", sorted(CHEAP))
+def test_eps_zero_equals_clean(name: str, protonet: Baseline, episodes: list[Episode]) -> None:
+    clean = THREATS.get("clean")(None)
+    for i, e in enumerate(episodes):
+        expected = clean.evaluate(protonet.adapt, e, i)
+        assert torch.equal(attack(name, eps=0.0).evaluate(protonet.adapt, e, i), expected), i
+
+
+@pytest.mark.parametrize("name", sorted(CHEAP))
+def test_attacks_stay_in_the_eps_ball_and_in_range(name: str, protonet: Baseline) -> None:
+    e = make_episode(5, shot=1, query=3)
+    model = protonet.adapt(e.support_x, e.support_y)
+    eps = 0.5 if name in L2 else 8 / 255
+    adv = attack(name, eps=eps).perturb(model, e.query_x, e.query_y, 5, seed=1)
+    delta = (adv - e.query_x).flatten(1)
+    size = delta.norm(dim=1) if name in L2 else delta.abs().amax(dim=1)
+    assert adv.shape == e.query_x.shape and adv.min() >= 0 and adv.max() <= 1
+    assert size.max() <= eps + 1e-5
+    assert not torch.equal(adv, e.query_x) or name in ("cw", "square")  # those may fail to move
+
+
+@pytest.mark.parametrize("name", ["pgd", "pgd_l2", "apgd_ce", "square"])
+def test_same_seed_same_adversarial_examples(name: str, protonet: Baseline) -> None:
+    e = make_episode(6, shot=1, query=3)
+    model = protonet.adapt(e.support_x, e.support_y)
+    threat = attack(name)
+    first = threat.perturb(model, e.query_x, e.query_y, 5, seed=11)
+    assert torch.equal(first, threat.perturb(model, e.query_x, e.query_y, 5, seed=11))
+    if name in ("pgd", "pgd_l2"):  # the random start depends on the seed
+        assert not torch.equal(first, threat.perturb(model, e.query_x, e.query_y, 5, seed=12))
+
+
+def test_attacks_reduce_accuracy_of_a_trained_model(protonet: Baseline, episodes: list[Episode]) -> None:
+    clean = accuracy([THREATS.get("clean")(None).evaluate(protonet.adapt, e, 0) for e in episodes])
+    pgd = accuracy([attack("pgd", eps=0.2, alpha=0.05).evaluate(protonet.adapt, e, 0) for e in episodes])
+    assert clean >= 0.8 and pgd <= clean - 0.3, (clean, pgd)
+
+
+def test_autoattack_uses_the_episode_way(protonet: Baseline) -> None:
+    threat = attack("autoattack")
+    e = make_episode(7, shot=1, query=3)
+    model = protonet.adapt(e.support_x, e.support_y)
+    parts = {type(a).__name__: a for a in threat.build(model, 5, 0).attacks}
+    assert parts["APGDT"].n_target_classes == 4 and parts["FAB"].n_target_classes == 4
+    assert "APGDT" not in {type(a).__name__ for a in threat.build(model, 3, 0).attacks}
+    correct = threat.evaluate(protonet.adapt, e, 3)
+    assert correct.shape == (15,) and correct.dtype == torch.bool
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "pgd_l2", "mifgsm", "square"])
+def test_block_equals_episode_by_episode_protonet(name: str, protonet: Baseline, episodes: list[Episode]) -> None:
+    threat, seeds = attack(name, eps=0.1), [5, 6, 7]
+    alone = [threat.evaluate(protonet.adapt, e, s) for e, s in zip(episodes, seeds, strict=True)]
+    block = threat.evaluate_block(protonet.adapt, episodes, seeds)
+    assert all(torch.equal(a, b) for a, b in zip(alone, block, strict=True))
+
+
+def test_block_attack_is_bitwise_the_one_episode_attack(protonet: Baseline, episodes: list[Episode]) -> None:
+    threat, seeds = attack("pgd", eps=0.1), [5, 6, 7]
+    models = [protonet.adapt(e.support_x, e.support_y) for e in episodes]
+    block = blockwise.stack(models, [e.query_x for e in episodes])
+    assert isinstance(block, blockwise.Vmapped)  # one backbone pass for the block
+    x, y = torch.cat([e.query_x for e in episodes]), torch.cat([e.query_y for e in episodes])
+    joint = threat.block_perturb(block, x, y, [15, 15, 15], seeds)
+    alone = torch.cat([threat.perturb(m, e.query_x, e.query_y, 5, s) for m, e, s in zip(models, episodes, seeds)])
+    assert torch.equal(joint, alone)
+
+
+def test_block_equals_episode_by_episode_maml(episodes: list[Episode]) -> None:
+    maml = tiny("maml")
+    maml.train_step(episodes[:2])
+    threat, seeds = attack("pgd", eps=0.1), [1, 2, 3]
+    alone = [threat.evaluate(maml.adapt, e, s) for e, s in zip(episodes, seeds, strict=True)]
+    block = threat.evaluate_block(maml.adapt, episodes, seeds)
+    assert all(torch.equal(a, b) for a, b in zip(alone, block, strict=True))
+
+
+@pytest.mark.parametrize("name", ["support_pgd", "support_query_pgd"])
+def test_support_attacks_reduce_accuracy(name: str, protonet: Baseline, episodes: list[Episode]) -> None:
+    cls = THREATS.get(name)
+    threat = cls(cls.Config(eps=0.2, alpha=0.05, steps=5))
+    clean = accuracy([THREATS.get("clean")(None).evaluate(protonet.adapt, e, 0) for e in episodes])
+    poisoned = accuracy([threat.evaluate(protonet.adapt, e, i) for i, e in enumerate(episodes)])
+    assert poisoned <= clean - 0.2, (clean, poisoned)
+    zero = cls(cls.Config(eps=0.0, steps=2))
+    assert all(torch.equal(zero.evaluate(protonet.adapt, e, 0),
+                           THREATS.get("clean")(None).evaluate(protonet.adapt, e, 0)) for e in episodes)
+
+
+def test_support_attack_differentiates_through_maml_inner_loop() -> None:
+    maml, e = tiny("maml"), make_episode(8, shot=1, query=3)
+    for step in range(10):
+        maml.train_step([e])
+    cls = THREATS.get("support_pgd")
+    poisoned = cls(cls.Config(eps=0.3, alpha=0.1, steps=3)).evaluate(maml.adapt, e, 0)
+    clean = THREATS.get("clean")(None).evaluate(maml.adapt, e, 0)
+    assert poisoned.float().mean() < clean.float().mean()
+
+
+@pytest.mark.parametrize(("way", "shot", "fraction", "flipped"),
+                         [(5, 5, 0.2, 5), (5, 1, 0.4, 2), (5, 1, 0.2, 2), (2, 3, 0.5, 4), (5, 2, 1.0, 10), (5, 5, 0.0, 0)])
+def test_label_noise_swaps_exactly_the_stated_count(way: int, shot: int, fraction: float, flipped: int) -> None:
+    labels = torch.arange(way).repeat_interleave(shot)
+    assert swap_count(way * shot, way, fraction) == flipped
+    for seed in range(5):
+        noisy = swap_labels(labels, fraction, torch.Generator().manual_seed(seed))
+        assert int((noisy != labels).sum()) == flipped
+        assert torch.equal(torch.bincount(noisy, minlength=way), torch.bincount(labels, minlength=way))
+    same = [swap_labels(labels, fraction, torch.Generator().manual_seed(3)) for _ in range(2)]
+    assert torch.equal(same[0], same[1])
+
+
+def test_balanced_choice_spreads_over_classes() -> None:
+    labels = torch.arange(5).repeat_interleave(4)
+    picked = balanced_choice(labels, 7, torch.Generator().manual_seed(0))
+    assert len(set(picked.tolist())) == 7 and torch.bincount(labels[picked], minlength=5).max() == 2
+
+
+@dataclasses.dataclass(frozen=True)
+class EpisodeWithOutliers(Episode):
+    """The proposed ``Episode.outlier_x`` field (out-of-episode images of the same split)."""
+
+    outlier_x: torch.Tensor | None = None
+
+
+def test_outliers_come_from_outside_the_episode(protonet: Baseline) -> None:
+    e = make_episode(9, shot=2, query=3)
+    outside = make_episode(99, way=5, shot=2, query=1).support_x  # other random classes
+    support, positions = inject_outliers(e.support_x, e.support_y, outside, 0.3,
+                                         torch.Generator().manual_seed(0))
+    assert len(positions) == 3
+    changed = [i for i in range(10) if not torch.equal(support[i], e.support_x[i])]
+    assert sorted(changed) == sorted(positions.tolist())
+    for i in changed:
+        assert any(torch.equal(support[i], o) for o in outside)
+        assert not any(torch.equal(support[i], s) for s in torch.cat([e.support_x, e.query_x]))
+    threat = THREATS.get("support_outliers")(THREATS.get("support_outliers").Config(fraction=0.5))
+    with_pool = EpisodeWithOutliers(*dataclasses.astuple(e)[:4], outlier_x=outside)
+    assert threat.evaluate(protonet.adapt, with_pool, 1).shape == (15,)
+    with pytest.warns(UserWarning, match="outlier_x"):
+        threat.evaluate(protonet.adapt, e, 1)
+
+
+def record(threat: str, accuracies: list[float], **params: object) -> Record:
+    return Record(threat, params, accuracies, group="job")
+
+
+def test_sanity_checks_pass_a_clean_record_set() -> None:
+    clean = [1.0, 0.9, 0.8, 1.0]
+    records = [record("clean", clean), record("pgd", clean, eps=0.0),
+               record("pgd", [0.5, 0.4, 0.5, 0.6], eps="4/255", steps=10),
+               record("pgd", [0.2, 0.1, 0.3, 0.2], eps="8/255", steps=10),
+               record("pgd", [0.1, 0.1, 0.2, 0.2], eps="8/255", steps=20),
+               record("square", [0.25, 0.2, 0.3, 0.2], eps="8/255")]
+    assert check_records(records) == []
+
+
+def test_sanity_checks_flag_each_violation() -> None:
+    clean = [1.0, 0.9, 0.8, 1.0]
+    records = [record("clean", clean), record("pgd", [1.0, 0.9, 0.7, 1.0], eps=0.0),
+               record("pgd", [0.2, 0.3, 0.2, 0.3], eps="4/255", steps=10),
+               record("pgd", [0.6, 0.7, 0.6, 0.7], eps="8/255", steps=10),
+               record("pgd", [0.8, 0.9, 0.8, 0.9], eps="8/255", steps=20),
+               record("square", [0.0, 0.1, 0.0, 0.1], eps="8/255")]
+    checks = sorted(v.check for v in check_records(records))
+    assert checks == ["eps_zero", "gradient_free", "monotone_eps", "monotone_steps"]
+    assert all(v.message and v.group == "job" for v in check_records(records))
+
+
+def test_sanity_noise_is_not_a_violation() -> None:
+    low, high = [0.2, 0.6, 0.2, 0.6], [0.6, 0.2, 0.6, 0.3]  # higher mean, interval spans 0
+    assert check_records([record("fgsm", low, eps=0.01), record("fgsm", high, eps=0.02)]) == []
