@@ -68,7 +68,8 @@ def unit(*parts: object) -> float:
 
 def per_episode(label: str, threat: str, name: str, params: dict, shot: int, seed: int, episodes: int) -> list[float]:
     """Accuracies in twentieths (5-way x 4 queries) with a shared per-episode difficulty."""
-    base = BASE[label] + 0.08 * (shot == 5) - DROP[name] * (1 + float(params.get("threat.config.severity", 1)) / 4)
+    drop = DROP.get(name, 0.1) * (1 + float(params.get("threat.config.severity", 1)) / 4)
+    base = BASE.get(label, 0.5) + 0.08 * (shot == 5) - drop
     base -= 4 * float(params.get("threat.config.eps", 0)) if name == "fgsm" else 0
     out = []
     for i in range(episodes):
@@ -220,11 +221,29 @@ def test_bad_filters_are_clear_errors(workdir: Path, capsys: pytest.CaptureFixtu
 
 
 def test_all_rebuilds_shipped_suites_and_the_index(workdir: Path) -> None:
-    from bench.config import shipped_suites
+    from bench.config import load_suite, shipped_suites
+    from bench.plan import make_plan
+    from bench.tracking import Tracker
 
-    assert main(["report", "--all", "--out", "every"]) == 0
-    index = (workdir / "every" / "README.md").read_text(encoding="utf-8")
-    assert "bench report --all" in index and "`sqlite:///mlflow.db`" in index
-    for name in shipped_suites():  # the fixture store has no shipped suite's runs
+    smoke = load_suite("smoke")  # one finished cell of a shipped suite; the rest must show as missing
+    job = make_plan(smoke).all_eval_jobs()[0]
+    tracker = Tracker("sqlite:///all.db", smoke.name)
+    parent = tracker.start(job.train.name, _train_tags(job.train))
+    tracker.end(parent)
+    _write_eval(tracker, job, parent, 0, 12)
+
+    def rebuild() -> dict[str, bytes]:
+        assert main(["report", "--all", "--out", "every", "--tracking-uri", "sqlite:///all.db"]) == 0
+        return _snapshot(workdir / "every")
+
+    first = rebuild()
+    index = first["README.md"].decode()
+    assert "`bench report --all --out every --tracking-uri sqlite:///all.db`" in index and "`sqlite:///all.db`" in index
+    assert f"## {smoke.name}" in index and f"[{smoke.name}/leaderboard.md]" in index
+    for name in (n for n in shipped_suites() if n != "smoke"):
         assert re.search(rf"^\| {re.escape(name)} +\| not run", index, re.M), name
-    assert sorted(p.name for p in (workdir / "every").iterdir()) == ["README.md"]
+    assert "missing: not run" in first[f"{smoke.name}/leaderboard.md"].decode()
+    assert rebuild() == first  # byte-stable, index included
+
+    assert main(["report", "--all", "--out", "none", "--tracking-uri", "sqlite:///absent.db"]) == 0
+    assert "| smoke " in (workdir / "none" / "README.md").read_text() and not (workdir / "absent.db").exists()

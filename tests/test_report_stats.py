@@ -76,9 +76,12 @@ def test_wilcoxon_against_scipy_and_by_hand() -> None:
     assert result.p == pytest.approx(stats.wilcoxon(a, b).pvalue)
 
 
-def test_identical_samples_are_not_different() -> None:
+def test_degenerate_differences() -> None:
     assert paired_test([0.5, 0.7, 0.2], [0.5, 0.7, 0.2]).p == 1.0
     assert paired_test([0.5, 0.7, 0.2], [0.5, 0.7, 0.2], test="wilcoxon").p == 1.0
+    # a constant nonzero difference: t is infinite; the exact sign-flip p is 2 / 2**n
+    assert paired_test([0.6, 0.8], [0.4, 0.6]).p == 0.5
+    assert paired_test([1.0] * 6, [0.5] * 6).p == pytest.approx(stats.wilcoxon([1.0] * 6, [0.5] * 6).pvalue)
 
 
 def test_holm_by_hand() -> None:

@@ -18,7 +18,7 @@ from bench.registry import close_match
 
 
 class NoMatchingJobs(BenchError):
-    """The filters leave nothing to report."""
+    """The filters leave nothing to report (or name a key or baseline the suite does not have)."""
 
 
 def _number(text: str) -> float | None:
@@ -62,11 +62,11 @@ class Filters:
             variants: ``(label, registry name)`` of the suite's baseline variants.
 
         Raises:
-            BenchError: an unknown key or baseline (a typo would otherwise hide everything).
+            NoMatchingJobs: an unknown key or baseline (a typo would otherwise hide everything).
         """
         for key in self.where:
             if key not in known:
-                raise BenchError(f"--where {key}=...: unknown key {key!r}. Allowed: {', '.join(sorted(known))}."
+                raise NoMatchingJobs(f"--where {key}=...: unknown key {key!r}. Allowed: {', '.join(sorted(known))}."
                                  f"{close_match(key, sorted(known))}")
         labels = [label for label, _ in variants]
         chosen: list[str] = []
@@ -74,7 +74,7 @@ class Filters:
             found = [wanted] if wanted in labels else [label for label, name in variants if name == wanted]
             if not found:
                 allowed = sorted(set(labels) | {name for _, name in variants})
-                raise BenchError(f"--baselines: no baseline {wanted!r} in the suite. Allowed: {', '.join(allowed)}."
+                raise NoMatchingJobs(f"--baselines: no baseline {wanted!r} in the suite. Allowed: {', '.join(allowed)}."
                                  f"{close_match(wanted, allowed)}")
             chosen += [label for label in found if label not in chosen]
         return Filters(self.where, tuple(chosen)) if self.baselines else self

@@ -16,9 +16,10 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
+import matplotlib.style
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -29,14 +30,14 @@ from bench.report.stats import Interval
 from bench.report.text import slug
 
 Point = tuple[float, Interval]
-STYLE = {"svg.hashsalt": "fewshot-bench", "svg.fonttype": "none", "font.family": "DejaVu Sans", "font.size": 9,
-         "figure.dpi": 100, "savefig.dpi": 100, "axes.prop_cycle": matplotlib.cycler(color=matplotlib.colormaps[
-             "tab10"].colors)}
+STYLE: dict[str, Any] = {"svg.hashsalt": "fewshot-bench", "svg.fonttype": "none", "font.family": "DejaVu Sans",
+                         "font.size": 9, "figure.dpi": 100, "savefig.dpi": 100}
 
 
 @contextmanager
 def _style() -> Iterator[None]:
-    with matplotlib.rc_context(STYLE):
+    """matplotlib's default style (a user's matplotlibrc must not change the files) plus ours."""
+    with matplotlib.style.context("default"), matplotlib.rc_context(cast(Any, STYLE)):
         yield
 
 
@@ -65,6 +66,7 @@ def line_figure(series: dict[str, list[Point]], xlabel: str, title: str) -> Figu
     ticks = sorted({x for points in series.values() for x, _ in points})
     axes.set_xticks(ticks, [f"{x:g}" for x in ticks])  # the measured values, not fractions of them
     axes.set(xlabel=xlabel, ylabel="accuracy (%)", title=title)
+    _clip(axes)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8, loc="lower left")
     return figure
@@ -133,9 +135,16 @@ def scatter_figure(table: TableResult) -> tuple[Figure, str] | None:
         axes.errorbar([100 * x.mean], [100 * y.mean], xerr=[_bar(x)], yerr=[_bar(y)], marker="o", capsize=3,
                       label=label)
     axes.set(xlabel="clean accuracy (%)", ylabel=f"{robust.label} accuracy (%)", title="clean vs robust")
+    _clip(axes)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8, loc="lower left")
     return figure, robust.label
+
+
+def _clip(axes: Any) -> None:
+    """Keep the axes within accuracy's range when wide intervals would reach past it."""
+    low, high = axes.get_ylim()
+    axes.set_ylim(max(low, -2.0), min(high, 102.0))
 
 
 def _bar(interval: Interval) -> float:

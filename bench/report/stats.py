@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 from scipy import stats
+
+Values: TypeAlias = Sequence[float] | np.ndarray  # accuracies, one per episode (or seed)
 
 LEVEL = 0.95
 ALPHA = 0.05
@@ -45,7 +48,7 @@ class Interval:
         return (self.high - self.low) / 2
 
 
-def mean_ci(values: Sequence[float], level: float = LEVEL) -> tuple[float, float]:
+def mean_ci(values: Values, level: float = LEVEL) -> tuple[float, float]:
     """Mean and half-width of the Student-t confidence interval.
 
     Args:
@@ -66,7 +69,7 @@ def mean_ci(values: Sequence[float], level: float = LEVEL) -> tuple[float, float
     return mean, float(sem * stats.t.ppf(0.5 + level / 2, data.size - 1))
 
 
-def seed_level_ci(per_seed: Sequence[Sequence[float]], level: float = LEVEL) -> tuple[float, float, str]:
+def seed_level_ci(per_seed: Sequence[Values], level: float = LEVEL) -> tuple[float, float, str]:
     """Cell value over seeds: with one seed, the episode CI; with several, the t CI of seed means.
 
     Returns:
@@ -80,13 +83,13 @@ def seed_level_ci(per_seed: Sequence[Sequence[float]], level: float = LEVEL) -> 
     return mean, half, "seeds"
 
 
-def t_interval(per_seed: Sequence[Sequence[float]], level: float = LEVEL) -> Interval:
+def t_interval(per_seed: Sequence[Values], level: float = LEVEL) -> Interval:
     """`seed_level_ci` as an `Interval`."""
     mean, half, rule = seed_level_ci(per_seed, level)
     return Interval(mean, mean - half, mean + half, rule, len(per_seed[0]) if rule == "episodes" else len(per_seed))
 
 
-def bootstrap_interval(per_seed: Sequence[Sequence[float]], level: float = LEVEL,
+def bootstrap_interval(per_seed: Sequence[Values], level: float = LEVEL,
                        resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> Interval:
     """Two-level (seed x episode) percentile bootstrap of the mean of seed means.
 
@@ -133,7 +136,7 @@ class Paired:
     n: int
 
 
-def paired_test(a: Sequence[float], b: Sequence[float], test: str = "t", unit: str = "episodes",
+def paired_test(a: Values, b: Values, test: str = "t", unit: str = "episodes",
                 level: float = LEVEL) -> Paired:
     """Paired comparison of two equally long samples on the same units.
 
@@ -149,8 +152,10 @@ def paired_test(a: Sequence[float], b: Sequence[float], test: str = "t", unit: s
     diff, half = mean_ci(x - y, level)
     if x.size < 2 or not np.any(x - y):  # no evidence either way: the tests are undefined
         return Paired(diff, half, 1.0, test, unit, int(x.size))
-    if test == "t" and float(np.ptp(x - y)) <= 1e-12:  # the same nonzero difference everywhere: t is infinite
-        return Paired(diff, half, 0.0, test, unit, int(x.size))
+    if test == "t" and float(np.ptp(x - y)) <= 1e-12:
+        # the same nonzero difference everywhere: t is infinite and its p of 0 would call two seeds
+        # conclusive; use the exact sign-flip (permutation) p of n equal signs, 2 / 2**n, instead
+        return Paired(diff, half, float(2.0 ** (1 - x.size)), test, unit, int(x.size))
     if test == "wilcoxon":
         p = float(stats.wilcoxon(x, y, zero_method="wilcox").pvalue)
     elif test == "t":

@@ -77,8 +77,9 @@ def table_rows(table: TableResult, published: dict[tuple[str, str], Published], 
     """Headers and rows of the main table (a paper column when the suite gives published numbers)."""
     columns = table.data.columns
     setting = table.data.setting.label
-    papers = {label: published[(label, setting)] for label, _ in table.data.rows if (label, setting) in published}
     clean = next((c.label for c in columns if c.kind == "clean"), None)
+    papers = {label: published[(label, setting)] for label, _ in table.data.rows
+              if (label, setting) in published and clean is not None}  # published numbers are clean accuracies
     rows = []
     for label, _ in table.data.rows:
         row = [label]
@@ -87,8 +88,8 @@ def table_rows(table: TableResult, published: dict[tuple[str, str], Published], 
             text = cell_text(result, reasons)
             row.append(mark(text, result.bold, result.tie) if result.interval else text)
         if papers:
-            ours = table.cells[(label, clean)] if clean else None
-            ours_text = interval_text(ours.interval) if ours and ours.interval else "n/a"
+            ours = table.cells[(label, str(clean))]
+            ours_text = interval_text(ours.interval) if ours.interval else cell_text(ours, reasons=False)
             row.append(f"paper {papers[label].text()} / ours {ours_text}" if label in papers else "–")
         rows.append(row)
     headers = ["baseline", *(c.label for c in columns)] + (["paper (clean)"] if papers else [])
@@ -117,10 +118,13 @@ def notes(table: TableResult, published: dict[tuple[str, str], Published]) -> li
     """The lines printed under a table: how cells, marks and derived columns were made."""
     options, facts = table.options, table.data.facts
     lines = [f"cells: {RULES[rule].format(level=options.level)}" for rule in table.rules]
-    lines.append(f"bold: best in its column and significantly better than every other row ({TESTS[options.test]} "
-                 f"on the shared test episodes, per-seed means when several seeds are shared; Holm-corrected over "
-                 f"the {len(table.comparisons)} comparisons of this table, alpha = {options.alpha:g}); {TIE}: not "
-                 f"significantly different from the best (a tie)")
+    if table.comparisons:
+        lines.append(f"bold: best in its column and significantly better than every other row "
+                     f"({TESTS[options.test]} on the shared test episodes, per-seed means when several seeds are "
+                     f"shared; Holm-corrected over the {len(table.comparisons)} comparisons of this table, alpha = "
+                     f"{options.alpha:g}); {TIE}: not significantly different from the best (a tie)")
+    else:
+        lines.append("bold: none (no column has two results to compare)")
     lines += _derived_notes(table)
     lines.append(f"test episodes per seed: {facts['episodes']}; seeds: {', '.join(map(str, table.data.seeds))}; "
                  f"episode-set hash: {facts['hashes']}; device: {facts['devices']}; code: {facts['code']}")
