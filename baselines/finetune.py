@@ -161,6 +161,7 @@ class FineTune(Baseline):
         self.pretrain_scale = config.cosine_scale or paper_cosine_scale(config.num_classes)
         self.optimizer = torch.optim.Adam([*self.backbone.parameters(), *self.classifier.parameters()],
                                           lr=config.lr)
+        self.warned = False  # the fallback warning is given once per baseline
 
     def global_batch(self, episodes: list[Episode]) -> tuple[torch.Tensor, torch.Tensor]:
         """All images ``(B, C, H, W)`` and their global class ids ``(B,)``."""
@@ -196,8 +197,10 @@ class FineTune(Baseline):
         if all(getattr(e, "classes", None) is not None for e in episodes):
             loss = self.pretrain_loss(episodes)
         else:
-            warnings.warn("finetune: episodes carry no global class ids (`Episode.classes`); pre-training "
-                          "falls back to an episodic proxy (see FineTune's docstring).", stacklevel=2)
+            if not self.warned:
+                warnings.warn("finetune: episodes carry no global class ids (`Episode.classes`); pre-training "
+                              "falls back to an episodic proxy (see FineTune's docstring).", stacklevel=2)
+                self.warned = True
             loss = torch.stack([self.episodic_loss(e) for e in episodes]).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

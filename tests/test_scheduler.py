@@ -163,8 +163,12 @@ def test_a_failing_job_is_isolated_recorded_and_retried(workdir: Path, failing_r
     runs = Tracker("sqlite:///mlflow.db", "sched", create=False).runs()
     train_runs = [r for r in runs if r.data.tags.get(TAG + "label") == "flaky" and r.data.tags[TAG + "kind"] == "train"]
     assert sorted(r.info.status for r in train_runs) == ["FAILED", "FINISHED"]
-    traceback_text = Tracker("sqlite:///mlflow.db", "sched", create=False).read_file(failed.run_id, "traceback.txt")
-    assert b"Traceback" in traceback_text
+    failed_train = [r for r in runs if r.data.tags.get(TAG + "label") == "failing[mode=nan]"
+                    and r.data.tags[TAG + "kind"] == "train"]
+    assert len(failed_train) == 2  # first attempt and one retry, both recorded
+    tracker = Tracker("sqlite:///mlflow.db", "sched", create=False)
+    assert b"Traceback" in tracker.read_file(failed_train[0].info.run_id, "traceback.txt")
+    assert b"training failed: TrainingDiverged" in tracker.read_file(failed.run_id, "traceback.txt")
 
 
 def _free_port() -> int:

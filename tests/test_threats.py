@@ -7,9 +7,11 @@ battery) so that every attack runs on a 2-core CPU in seconds.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from bench.backbones import build_backbone
 from bench.baseline import Baseline
@@ -18,7 +20,7 @@ from bench.registry import BASELINES, THREATS
 from bench.seeding import torch_rng
 from bench.threats import blockwise
 from bench.threats.sanity import Record, check_records
-from bench.threats.support import balanced_choice, inject_outliers, swap_count, swap_labels
+from bench.threats.support import balanced_choice, inject_outliers, poison_support, swap_count, swap_labels
 from tests.test_contract import make_episode
 
 CPU = torch.device("cpu")
@@ -30,10 +32,10 @@ CHEAP = {  # attack parameters small enough for a unit test; eps is set per test
 L2 = ("pgd_l2", "cw")
 
 
-def tiny(name: str, seed: int = 0, **config: object) -> Baseline:
+def tiny(name: str, seed: int = 0, hidden: int = 8, **config: object) -> Baseline:
     cls = BASELINES.get(name)
     with torch_rng(seed):
-        backbone = build_backbone("conv4", {**cls.backbone_defaults, "hidden": 8}, 1, 28)
+        backbone = build_backbone("conv4", {**cls.backbone_defaults, "hidden": hidden}, 1, 28)
         return cls(cls.Config(**config), backbone, 5, CPU)
 
 
@@ -44,6 +46,16 @@ def attack(name: str, **params: object):
 
 def accuracy(results: list[torch.Tensor]) -> float:
     return float(torch.cat(results).float().mean())
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """One intra-op thread: on a shared 2-core machine two OpenMP threads spin-wait on each
+    other and tiny models run many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -122,11 +134,20 @@ def test_block_attack_is_bitwise_the_one_episode_attack(protonet: Baseline, epis
     threat, seeds = attack("pgd", eps=0.1), [5, 6, 7]
     models = [protonet.adapt(e.support_x, e.support_y) for e in episodes]
     block = blockwise.stack(models, [e.query_x for e in episodes])
-    assert isinstance(block, blockwise.Vmapped)  # one backbone pass for the block
     x, y = torch.cat([e.query_x for e in episodes]), torch.cat([e.query_y for e in episodes])
     joint = threat.block_perturb(block, x, y, [15, 15, 15], seeds)
-    alone = torch.cat([threat.perturb(m, e.query_x, e.query_y, 5, s) for m, e, s in zip(models, episodes, seeds)])
+    alone = torch.cat([threat.perturb(m, e.query_x, e.query_y, 5, s)
+                       for m, e, s in zip(models, episodes, seeds, strict=True)])
     assert torch.equal(joint, alone)
+
+
+def test_protonet_blocks_run_as_one_vmapped_call(episodes: list[Episode]) -> None:
+    wide = tiny("protonet", hidden=64)  # 64 features: the distance sums round as one episode's do
+    models = [wide.adapt(e.support_x, e.support_y) for e in episodes]
+    assert isinstance(blockwise.stack(models, [e.query_x for e in episodes]), blockwise.Vmapped)
+    maml = tiny("maml")
+    models = [maml.adapt(e.support_x, e.support_y) for e in episodes]
+    assert isinstance(blockwise.stack(models, [e.query_x for e in episodes]), blockwise.Routed)
 
 
 def test_block_equals_episode_by_episode_maml(episodes: list[Episode]) -> None:
@@ -152,16 +173,23 @@ def test_support_attacks_reduce_accuracy(name: str, protonet: Baseline, episodes
 
 def test_support_attack_differentiates_through_maml_inner_loop() -> None:
     maml, e = tiny("maml"), make_episode(8, shot=1, query=3)
-    for step in range(10):
+    for _ in range(10):
         maml.train_step([e])
     cls = THREATS.get("support_pgd")
-    poisoned = cls(cls.Config(eps=0.3, alpha=0.1, steps=3)).evaluate(maml.adapt, e, 0)
-    clean = THREATS.get("clean")(None).evaluate(maml.adapt, e, 0)
-    assert poisoned.float().mean() < clean.float().mean()
+    poisoned = poison_support(maml.adapt, e, cls.Config(eps=0.1, alpha=0.03, steps=3), seed=0)
+
+    def loss_and_accuracy(support: torch.Tensor) -> tuple[float, float]:
+        with torch.no_grad():
+            logits = maml.adapt(support, e.support_y)(e.query_x)
+        return F.cross_entropy(logits, e.query_y).item(), accuracy([logits.argmax(-1) == e.query_y])
+
+    (clean_loss, clean_acc), (loss, acc) = loss_and_accuracy(e.support_x), loss_and_accuracy(poisoned)
+    assert loss > clean_loss + 0.1 and acc < clean_acc, (clean_loss, loss, clean_acc, acc)
+    assert (poisoned - e.support_x).abs().max() <= 0.1 + 1e-6
 
 
-@pytest.mark.parametrize(("way", "shot", "fraction", "flipped"),
-                         [(5, 5, 0.2, 5), (5, 1, 0.4, 2), (5, 1, 0.2, 2), (2, 3, 0.5, 4), (5, 2, 1.0, 10), (5, 5, 0.0, 0)])
+@pytest.mark.parametrize(("way", "shot", "fraction", "flipped"), [
+    (5, 5, 0.2, 5), (5, 1, 0.4, 2), (5, 1, 0.2, 2), (2, 3, 0.5, 4), (5, 2, 1.0, 10), (5, 5, 0.0, 0)])
 def test_label_noise_swaps_exactly_the_stated_count(way: int, shot: int, fraction: float, flipped: int) -> None:
     labels = torch.arange(way).repeat_interleave(shot)
     assert swap_count(way * shot, way, fraction) == flipped
