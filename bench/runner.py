@@ -89,7 +89,7 @@ def adversarial_queries(baseline: Baseline, episodes: list[Episode], job: TrainJ
         model = baseline.adapt(e.support_x, e.support_y)
         seed = derive_seed(job.seed, job.key, "adversarial-querying", step, i)
         query = attack.perturb(model, e.query_x, e.query_y, job.data.way, seed).detach()
-        out.append(Episode(e.support_x, e.support_y, query, e.query_y))
+        out.append(Episode(e.support_x, e.support_y, query, e.query_y, e.classes))
     return out
 
 

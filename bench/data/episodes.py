@@ -27,12 +27,15 @@ class Episode:
         support_y: int64 ``(way * shot,)`` in ``0..way-1``.
         query_x: float ``(way * query, C, H, W)`` in [0, 1].
         query_y: int64 ``(way * query,)``.
+        classes: int64 ``(way,)``: the data set's class id behind each episode label (for
+            methods that pre-train on global labels, e.g. Chen et al. 2019's baseline).
     """
 
     support_x: torch.Tensor
     support_y: torch.Tensor
     query_x: torch.Tensor
     query_y: torch.Tensor
+    classes: torch.Tensor | None = None
 
     @property
     def way(self) -> int:
@@ -51,6 +54,7 @@ class EpisodeSampler:
 
     def __init__(self, dataset: ImageDataset, split: str, way: int, shot: int, query: int) -> None:
         self.images = dataset.images
+        self.labels = dataset.labels
         self.way, self.shot, self.query = way, shot, query
         self.table, counts = dataset.class_table(split)
         # Padding slots (beyond a class's true count) get a key below every real one, so the
@@ -79,7 +83,10 @@ class EpisodeSampler:
         pixels = self.images.index_select(0, flat).to(torch.float32).mul_(1.0 / 255.0)
         pixels = pixels.view(indices.shape[0], indices.shape[1], *self.images.shape[1:])
         n_support = self.way * self.shot
-        return [Episode(p[:n_support], self.support_y, p[n_support:], self.query_y) for p in pixels]
+        # Support is class-major, so every shot-th support label is one class of the episode.
+        classes = self.labels.index_select(0, flat).view(indices.shape[0], -1)[:, :n_support:self.shot]
+        return [Episode(p[:n_support], self.support_y, p[n_support:], self.query_y, c)
+                for p, c in zip(pixels, classes, strict=True)]
 
     def sample(self, gen: torch.Generator, count: int = 1) -> list[Episode]:
         """``count`` fresh episodes from the generator's stream."""
