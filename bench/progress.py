@@ -30,3 +30,4 @@ class Progress:
 
     def line(self, text: str) -> None:
         tqdm.write(text, file=sys.stdout)
+        sys.stdout.flush()  # one line per finished job, visible at once even when piped

@@ -32,10 +32,12 @@ CHEAP = {  # attack parameters small enough for a unit test; eps is set per test
 L2 = ("pgd_l2", "cw")
 
 
-def tiny(name: str, seed: int = 0, hidden: int = 8, **config: object) -> Baseline:
+def tiny(name: str, seed: int = 0, hidden: int = 8, bn_stats: str | None = None, **config: object) -> Baseline:
+    """A 5-way baseline on a Conv4 with ``hidden`` filters for 28 px images, initialised from ``seed``."""
     cls = BASELINES.get(name)
+    backbone_params = {**cls.backbone_defaults, "hidden": hidden, **({"bn_stats": bn_stats} if bn_stats else {})}
     with torch_rng(seed):
-        backbone = build_backbone("conv4", {**cls.backbone_defaults, "hidden": hidden}, 1, 28)
+        backbone = build_backbone("conv4", backbone_params, 1, 28)
         return cls(cls.Config(**config), backbone, 5, CPU)
 
 
