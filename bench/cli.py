@@ -14,6 +14,7 @@ EXAMPLES = {
     "validate": "example: bench validate smoke robust-glyphs suites/my-suite.yaml",
     "list": "example: bench list baselines",
     "report": "example: bench report smoke   (writes reports/smoke/leaderboard.md)",
+    "new-baseline": "example: bench new-baseline my_method   (then: pytest tests/test_contract.py -k my_method)",
     "data": "example: bench data list\n         bench data prepare omniglot --root ~/data",
 }
 
@@ -73,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--root", default=None, help="data folder (default: $BENCH_DATA, else "
                          "~/.cache/fewshot-bench)")
 
+    new = command("new-baseline", "Write baselines/NAME.py from a commented template that passes the "
+                  "conformance tests as it is.")
+    new.add_argument("name", help="the new baseline's name (lower case, e.g. my_method)")
+
     report = command("report", "Write a suite's leaderboard tables from its MLflow records.")
     report_command.add_arguments(report)
     _add_common(report)
@@ -86,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": commands.run, "validate": commands.validate, "list": commands.listing,
         "report": report_command.report, "data": commands.data,
+        "new-baseline": commands.new_baseline,
     }
     try:
         return handlers[args.command](args)

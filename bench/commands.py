@@ -57,6 +57,15 @@ def data(args: argparse.Namespace) -> int:
     return 0
 
 
+def new_baseline(args: argparse.Namespace) -> int:
+    from bench.scaffold import new_baseline as write
+
+    path = write(args.name)
+    print(f"wrote {path}\nnext: edit it, then run `python -m pytest tests/test_contract.py -k {args.name}` "
+          f"and use it in a suite as `baselines: [{args.name}]`")
+    return 0
+
+
 def validate(args: argparse.Namespace) -> int:
     """Validate every suite given; report each problem, exit 2 if any suite is invalid."""
     bad = 0

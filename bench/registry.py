@@ -2,8 +2,9 @@
 
 Suites refer to everything by name (never by import path: YAML that imports code is a
 security hole). Each registry answers an unknown name with the allowed names and the closest
-match. Baselines are discovered from the files in ``baselines/`` and from the
-``fewshot_bench.baselines`` entry-point group of installed packages.
+match. Baselines are discovered from the files in ``baselines/``, from the folders listed in
+``$BENCH_BASELINES_PATH`` and from the ``fewshot_bench.baselines`` entry-point group of
+installed packages.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import inspect
+import os
 import sys
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
@@ -22,6 +24,7 @@ from bench.errors import BenchError
 T = TypeVar("T")
 
 ENTRY_POINT_GROUP = "fewshot_bench.baselines"
+PATH_VARIABLE = "BENCH_BASELINES_PATH"  # extra folders of baseline files (os.pathsep-separated)
 BASELINES_DIR = Path(__file__).resolve().parent.parent / "baselines"
 
 
@@ -108,14 +111,16 @@ class BaselineRegistry(Registry[Any]):
         if self._loaded:
             return
         self._loaded = True
-        for path in sorted(BASELINES_DIR.glob("*.py")):
-            if not path.name.startswith("_"):
-                self._import_file(path)
+        extra = [Path(p) for p in os.environ.get(PATH_VARIABLE, "").split(os.pathsep) if p]
+        for index, folder in enumerate([BASELINES_DIR, *extra]):
+            package = "baselines" if index == 0 else f"bench_user_baselines_{index}"
+            for path in sorted(folder.glob("*.py")):
+                if not path.name.startswith("_"):
+                    self._import_file(path, f"{package}.{path.stem}")
         for entry in entry_points(group=ENTRY_POINT_GROUP):
             self.add_class(entry.load())
 
-    def _import_file(self, path: Path) -> None:
-        module_name = f"baselines.{path.stem}"
+    def _import_file(self, path: Path, module_name: str) -> None:
         module = sys.modules.get(module_name)
         if module is None:
             spec = importlib.util.spec_from_file_location(module_name, path)

@@ -143,15 +143,15 @@ def test_pgd_with_zero_eps_leaves_accuracy_unchanged(trained: Baseline) -> None:
     assert torch.equal(clean, pgd)
 
 
-def test_same_seed_gives_same_logits() -> None:
-    for name in NAMES:
-        episode = make_episode(7)
-        logits = []
-        for _ in range(2):
-            baseline = make_baseline(name, seed=3)
-            baseline.train_step([episode])
-            logits.append(baseline.adapt(episode.support_x, episode.support_y)(episode.query_x))
-        assert torch.equal(logits[0], logits[1]), name
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_gives_same_logits(name: str) -> None:
+    episode = make_episode(7)
+    logits = []
+    for _ in range(2):
+        baseline = make_baseline(name, seed=3)
+        baseline.train_step([episode])
+        logits.append(baseline.adapt(episode.support_x, episode.support_y)(episode.query_x))
+    assert torch.equal(logits[0], logits[1]), name
 
 
 def test_checkpoint_round_trip(trained: Baseline) -> None:
@@ -167,13 +167,13 @@ def test_checkpoint_round_trip(trained: Baseline) -> None:
     assert torch.equal(expected, restored.adapt(episode.support_x, episode.support_y)(episode.query_x))
 
 
-def test_overfits_one_episode() -> None:
-    for name in NAMES:
-        baseline = make_baseline(name)
-        episode = make_episode(9, shot=1, query=3)
-        for _ in range(40):
-            baseline.train_step([episode])
-        model = baseline.adapt(episode.support_x, episode.support_y)
-        with torch.no_grad():
-            accuracy = (model(episode.query_x).argmax(-1) == episode.query_y).float().mean()
-        assert accuracy >= 0.9, (name, float(accuracy))
+@pytest.mark.parametrize("name", NAMES)
+def test_overfits_one_episode(name: str) -> None:
+    baseline = make_baseline(name)
+    episode = make_episode(9, shot=1, query=3)
+    for _ in range(40):
+        baseline.train_step([episode])
+    model = baseline.adapt(episode.support_x, episode.support_y)
+    with torch.no_grad():
+        accuracy = (model(episode.query_x).argmax(-1) == episode.query_y).float().mean()
+    assert accuracy >= 0.9, (name, float(accuracy))
