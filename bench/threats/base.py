@@ -49,3 +49,8 @@ def predict(model: TaskModel, x: torch.Tensor) -> torch.Tensor:
     """Argmax predictions ``(N,)`` of a task model on ``x (N, C, H, W)``, without a graph."""
     with torch.no_grad():
         return model(x).argmax(-1)
+
+
+def clean_correct(adapt: AdaptFn, episode: Episode) -> torch.Tensor:
+    """Correctness ``(way * query,)`` of the model adapted on the clean support set."""
+    return predict(adapt(episode.support_x, episode.support_y), episode.query_x) == episode.query_y

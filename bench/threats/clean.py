@@ -7,7 +7,7 @@ import torch
 from bench.baseline import NoConfig
 from bench.data.episodes import Episode
 from bench.registry import THREATS
-from bench.threats.base import AdaptFn, Threat, predict
+from bench.threats.base import AdaptFn, Threat, clean_correct
 
 
 @THREATS.register("clean")
@@ -20,5 +20,4 @@ class Clean(Threat):
     Config = NoConfig
 
     def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
-        model = adapt(episode.support_x, episode.support_y)
-        return predict(model, episode.query_x) == episode.query_y
+        return clean_correct(adapt, episode)

@@ -15,7 +15,7 @@ import torch
 
 from bench.data.episodes import Episode
 from bench.registry import DATASETS, THREATS
-from bench.threats.base import AdaptFn, Threat, predict
+from bench.threats.base import AdaptFn, Threat, clean_correct
 
 
 @dataclass(frozen=True)
@@ -39,4 +39,4 @@ class DomainShift(Threat):
     Config = DomainShiftConfig
 
     def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
-        return predict(adapt(episode.support_x, episode.support_y), episode.query_x) == episode.query_y
+        return clean_correct(adapt, episode)
