@@ -76,6 +76,7 @@ def wait_for_runs(uri: str, count: int, process: subprocess.Popen, timeout: floa
     raise AssertionError(f"fewer than {count} finished runs before the process ended or timed out")
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_an_uninterrupted_run(workdir: Path) -> None:
     suite = write(workdir)
     assert main(["run", str(suite), "--no-progress", "--tracking-uri", "sqlite:///reference.db"]) == 0
@@ -208,6 +209,7 @@ EIGHT = SUITE.replace("seeds: [0]", "seeds: [0, 1, 2, 3]").replace("threats: [cl
                                                                    "{eps: 4/255}}, ", "threats: [clean, ")
 
 
+@pytest.mark.slow
 def test_eight_workers_into_a_real_mlflow_server_lose_nothing_and_match_one_worker(
         workdir: Path, mlflow_server: str) -> None:
     suite = write(workdir, EIGHT)  # 8 train jobs, 16 evaluations
@@ -229,6 +231,7 @@ def _write_runs(args: tuple[str, int]) -> None:
         tracker.end(run_id)
 
 
+@pytest.mark.slow
 def test_eight_concurrent_writers_into_sqlite_lose_nothing(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/concurrent.db"
     Tracker(uri, "concurrent")  # create the schema once
@@ -238,6 +241,7 @@ def test_eight_concurrent_writers_into_sqlite_lose_nothing(tmp_path: Path) -> No
     assert len(keys) == 40 and set(keys.values()) == {1}
 
 
+@pytest.mark.slow
 def test_ray_backend_gives_the_local_numbers(workdir: Path) -> None:
     ray = pytest.importorskip("ray")
     suite = write(workdir, SUITE.replace("[protonet, maml]", "[protonet]"))
