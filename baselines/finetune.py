@@ -4,7 +4,7 @@ Classification", arXiv:1904.04232).
 Training is plain supervised pre-training of backbone + classifier over ALL training classes;
 at test time the backbone is frozen and a NEW classifier for the task's classes is trained on
 the support features (Sec. 3.1). Baseline uses a linear classifier; Baseline++ a cosine
-classifier with a fixed scale (Sec. 3.2).
+classifier with a fixed scale (Sec. 3.2) and, as in the reference code, a learnable norm per class.
 """
 
 from __future__ import annotations
@@ -30,8 +30,11 @@ Head = dict[str, torch.Tensor]
 class FineTuneConfig:
     """Attributes:
         classifier: ``"linear"`` (Baseline) or ``"cosine"`` (Baseline++).
-        num_classes: rows of the pre-training classifier; must exceed every global training
-            class id (the reference code's ``num_classes``: 200, and 4112 for Omniglot).
+        num_classes: rows of the pre-training classifier; must exceed every training class id
+            (``Episode.classes`` holds data-set label ids; the reference code's ``num_classes``
+            is 200, and 4112 for Omniglot). 4112 covers every shipped data set: loaders put the
+            training classes first (Omniglot 0..4111, miniImageNet 0..63) and glyphs' training
+            ids stay below 2139; 64 suffices for miniImageNet.
         lr: Adam learning rate of pre-training (paper: 1e-3).
         cosine_scale: scale of the cosine classifier; 0 applies the reference code's rule
             (2 for at most 200 classes, 10 beyond), separately for pre-training and fine-tuning.
@@ -55,25 +58,43 @@ class FineTuneConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.num_classes < 1 or self.batch_size < 1:
-            raise ValueError("num_classes and batch_size must be >= 1")
+        if min(self.num_classes, self.batch_size, self.epochs) < 1:
+            raise ValueError("num_classes, batch_size and epochs must be >= 1")
+
+
+class CosineClassifier(nn.Module):
+    """Baseline++'s classifier ``scale * g_c * cos(f, v_c)`` over ``classes`` rows.
+
+    The reference code applies weight norm to a bias-free ``nn.Linear`` fed with normalised
+    features, which makes the class-wise norm ``g_c`` a learnable parameter (initialised to
+    ``||v_c||``); parameters ``direction`` (v) ``(classes, D)`` and ``norm`` (g) ``(classes,)``.
+    A parameter holder: `head_logits` computes the logits from its named parameters.
+    """
+
+    def __init__(self, dim: int, classes: int) -> None:
+        super().__init__()
+        direction = nn.Linear(dim, classes, bias=False).weight.detach()
+        self.direction = nn.Parameter(direction)
+        self.norm = nn.Parameter(direction.norm(dim=1))
 
 
 def init_head(dim: int, way: int, cosine: bool, seed: int, like: torch.Tensor) -> Head:
     """PyTorch's ``nn.Linear`` initialisation, drawn from a private generator (never the global RNG)."""
     gen = torch.Generator().manual_seed(seed)
     bound = 1.0 / math.sqrt(dim)
-    head = {"weight": (torch.rand(way, dim, generator=gen) * 2 - 1) * bound}
-    if not cosine:
-        head["bias"] = (torch.rand(way, generator=gen) * 2 - 1) * bound
+    weight = (torch.rand(way, dim, generator=gen) * 2 - 1) * bound
+    if cosine:
+        head = {"direction": weight, "norm": weight.norm(dim=1)}
+    else:
+        head = {"weight": weight, "bias": (torch.rand(way, generator=gen) * 2 - 1) * bound}
     return {k: v.to(dtype=like.dtype, device=like.device).requires_grad_() for k, v in head.items()}
 
 
 def head_logits(features: torch.Tensor, head: Head, scale: float) -> torch.Tensor:
-    """``(M, D) -> (M, W)``: linear ``f W^T + b``, or ``scale * cos(f, w)`` when ``head`` has no bias."""
-    if "bias" in head:
-        return F.linear(features, head["weight"], head["bias"])
-    return cosine_logits(features, head["weight"], scale)
+    """``(M, D) -> (M, W)``: linear ``f W^T + b``, or ``scale * g * cos(f, v)`` for a cosine head."""
+    if "norm" in head:
+        return cosine_logits(features, head["direction"], scale) * head["norm"]
+    return F.linear(features, head["weight"], head["bias"])
 
 
 def sgd_momentum_step(head: Head, buffers: Head | None, loss: torch.Tensor, cfg: FineTuneConfig,
@@ -133,8 +154,8 @@ class FineTune(Baseline):
     """Baseline / Baseline++: pre-train on all training classes, fine-tune a new head per task.
 
     Pre-training: the support and query images of every episode of a ``train_step`` form one
-    supervised mini-batch ``(B, C, H, W)`` labelled with GLOBAL class ids ``(B,)`` (from the
-    episode's ``classes (way,)`` attribute: ``classes[y]``), classified over ``num_classes``
+    supervised mini-batch ``(B, C, H, W)`` labelled with GLOBAL class ids ``(B,)`` (the data set's
+    label ids, from the sampler's ``Episode.classes (way,)``: ``classes[y]``), classified over ``num_classes``
     rows by a linear or cosine classifier, with Adam. Adaptation: frozen backbone features of the
     support ``(W * K, D)``; a new ``(W, D)`` head trained by SGD; queries -> ``(M, W)`` logits.
 
@@ -143,8 +164,8 @@ class FineTune(Baseline):
     over the support set in batches of 4, SGD with dampening 0.9), with a fixed-seed head
     initialisation and batch order, so adaptation is deterministic. When the support requires
     grad the fine-tuning loop is unrolled in full (memory grows with epochs x support size).
-    The cosine classifier normalises the weights directly instead of using weight norm (the same
-    function). FALLBACK: episodes without ``classes`` carry no global labels, so pre-training
+    Baseline++'s head has the reference code's learnable class-wise norm (see `CosineClassifier`).
+    FALLBACK: episodes built without ``classes`` (None) carry no global labels, so pre-training
     falls back to an episodic proxy, each episode's head being its support class means (linear)
     or their directions (cosine); a warning says so.
     """
@@ -156,8 +177,9 @@ class FineTune(Baseline):
     def __init__(self, config: FineTuneConfig, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         super().__init__(config, backbone, n_way, device)
         self.backbone = backbone.to(device)
-        cosine = config.classifier == "cosine"
-        self.classifier = nn.Linear(backbone.out_features, config.num_classes, bias=not cosine).to(device)
+        dim, classes = backbone.out_features, config.num_classes
+        classifier = CosineClassifier(dim, classes) if config.classifier == "cosine" else nn.Linear(dim, classes)
+        self.classifier = classifier.to(device)
         self.pretrain_scale = config.cosine_scale or paper_cosine_scale(config.num_classes)
         self.optimizer = torch.optim.Adam([*self.backbone.parameters(), *self.classifier.parameters()],
                                           lr=config.lr)
@@ -186,9 +208,11 @@ class FineTune(Baseline):
         """Fallback without global labels: the head is the support class means (see class doc)."""
         n_support = episode.support_x.shape[0]
         features = self.backbone(torch.cat([episode.support_x, episode.query_x]))
-        head = {"weight": class_means(features[:n_support], episode.support_y, episode.way)}
+        means = class_means(features[:n_support], episode.support_y, episode.way)
         if self.config.classifier == "linear":
-            head["bias"] = features.new_zeros(episode.way)
+            head = {"weight": means, "bias": features.new_zeros(episode.way)}
+        else:
+            head = {"direction": means, "norm": features.new_ones(episode.way)}
         scale = self.config.cosine_scale or paper_cosine_scale(episode.way)
         return F.cross_entropy(head_logits(features[n_support:], head, scale), episode.query_y)
 

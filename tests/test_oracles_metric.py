@@ -194,14 +194,23 @@ def global_episode(gen: torch.Generator, classes: list[int]) -> SimpleNamespace:
                            classes=torch.tensor(classes), way=way)
 
 
-def test_finetune_pretrains_over_global_classes() -> None:
+@pytest.mark.parametrize("classifier", ["linear", "cosine"])
+def test_finetune_pretrains_over_global_classes(classifier: str) -> None:
     with torch_rng(0):
-        baseline = FineTune(FineTuneConfig(num_classes=20), build_backbone("conv4", {}, 1, 28), 3, CPU)
+        baseline = FineTune(FineTuneConfig(classifier=classifier, num_classes=20),  # type: ignore[arg-type]
+                            build_backbone("conv4", {}, 1, 28), 3, CPU)
     gen = generator(9)
-    rows = baseline.classifier.weight.detach().clone()
-    baseline.train_step([global_episode(gen, [4, 11, 17]), global_episode(gen, [2, 11, 19])])
-    changed = (baseline.classifier.weight.detach() != rows).any(-1)
-    assert changed[[2, 4, 11, 17, 19]].all()  # the episodes' GLOBAL classes were trained
+    episodes = [global_episode(gen, [4, 11, 17]), global_episode(gen, [2, 11, 19])]
+    x = torch.cat([t for e in episodes for t in (e.support_x, e.query_x)])
+    y = torch.tensor([4, 11, 17] * 2 + [2, 11, 19] * 2)  # support then query of each episode, global ids
+    features = baseline.backbone(x)
+    if classifier == "linear":
+        logits = baseline.classifier(features)
+    else:  # 20 classes: the reference rule's scale 2
+        c = baseline.classifier
+        logits = 2.0 * F.normalize(features, dim=1) @ F.normalize(c.direction, dim=1).t() * c.norm
+    torch.testing.assert_close(baseline.pretrain_loss(episodes), F.cross_entropy(logits, y))
+    assert math.isfinite(baseline.train_step(episodes)["loss"])
     with pytest.raises(ValueError, match="num_classes"):
         baseline.train_step([global_episode(gen, [3, 20, 5])])
 

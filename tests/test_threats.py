@@ -143,13 +143,17 @@ def test_block_attack_is_bitwise_the_one_episode_attack(protonet: Baseline, epis
     assert torch.equal(joint, alone)
 
 
-def test_protonet_blocks_run_as_one_vmapped_call(episodes: list[Episode]) -> None:
-    wide = tiny("protonet", hidden=64)  # 64 features: the distance sums round as one episode's do
-    models = [wide.adapt(e.support_x, e.support_y) for e in episodes]
-    assert isinstance(blockwise.stack(models, [e.query_x for e in episodes]), blockwise.Vmapped)
+def test_protonet_blocks_run_as_one_vmapped_call(protonet: Baseline, episodes: list[Episode]) -> None:
+    models = [protonet.adapt(e.support_x, e.support_y) for e in episodes]
+    queries = [e.query_x for e in episodes]
+    assert isinstance(blockwise.stack(models, queries, exact=False), blockwise.Vmapped)  # one backbone pass
     maml = tiny("maml")
     models = [maml.adapt(e.support_x, e.support_y) for e in episodes]
-    assert isinstance(blockwise.stack(models, [e.query_x for e in episodes]), blockwise.Routed)
+    assert isinstance(blockwise.stack(models, queries, exact=False), blockwise.Routed)  # weights in a dict
+    threat, seeds = attack("pgd", eps=0.1), [5, 6, 7]
+    alone = [threat.evaluate(protonet.adapt, e, s) for e, s in zip(episodes, seeds, strict=True)]
+    joint = threat.evaluate_block(protonet.adapt, episodes, seeds, exact=False)
+    assert all(torch.equal(a, b) for a, b in zip(alone, joint, strict=True))
 
 
 def test_block_equals_episode_by_episode_maml(episodes: list[Episode]) -> None:

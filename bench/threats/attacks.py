@@ -92,7 +92,8 @@ class QueryAttack(Threat):
         adversarial = self.perturb(model, episode.query_x, episode.query_y, episode.way, seed)
         return predict(model, adversarial) == episode.query_y
 
-    def evaluate_block(self, adapt: AdaptFn, episodes: list[Episode], seeds: list[int]) -> list[torch.Tensor]:
+    def evaluate_block(self, adapt: AdaptFn, episodes: list[Episode], seeds: list[int],
+                       exact: bool = True) -> list[torch.Tensor]:
         """`evaluate` of each episode (identical results), with one attack over the whole block.
 
         Each episode is adapted on its own; `blockwise.stack` joins the task models into one
@@ -102,6 +103,10 @@ class QueryAttack(Threat):
         AutoAttack: their restarts, early stops and seeding couple the points of a batch) run
         episode by episode.
 
+        Args:
+            exact: bitwise-equal results (see `blockwise.stack`); ``False`` lets a GPU batch the
+                backbone over the block, equal up to float rounding of the batched kernels.
+
         Returns:
             One bool tensor ``(way * query,)`` per episode.
         """
@@ -109,7 +114,7 @@ class QueryAttack(Threat):
         if not hasattr(self, "block_perturb"):
             return [predict(m, self.perturb(m, e.query_x, e.query_y, e.way, s)) == e.query_y
                     for m, e, s in zip(models, episodes, seeds, strict=True)]
-        block = blockwise.stack(models, [e.query_x for e in episodes])
+        block = blockwise.stack(models, [e.query_x for e in episodes], exact)
         x = torch.cat([e.query_x for e in episodes])
         y = torch.cat([e.query_y for e in episodes])
         sizes = [e.query_x.shape[0] for e in episodes]

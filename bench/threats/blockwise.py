@@ -21,22 +21,23 @@ Two parts:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
+from bench.baseline import TaskModel
 from bench.seeding import torch_rng
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
 
-class Routed(nn.Module):
+class Routed(TaskModel):
     """Concatenated queries -> logits, each slice of ``sizes`` through its own task model."""
 
-    def __init__(self, models: list[nn.Module], sizes: list[int]) -> None:
+    def __init__(self, models: Sequence[nn.Module], sizes: list[int]) -> None:
         super().__init__()
         self.models = nn.ModuleList(models)
         self.sizes = sizes
@@ -45,7 +46,7 @@ class Routed(nn.Module):
         return torch.cat([m(part) for m, part in zip(self.models, x.split(self.sizes), strict=True)])
 
 
-class Vmapped(nn.Module):
+class Vmapped(TaskModel):
     """B task models that differ only in tensor attributes, run as one vmapped call.
 
     ``state`` maps attribute names to stacked values ``(B, ...)``; the forward reshapes the
@@ -70,7 +71,7 @@ def episode_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v for k, v in vars(model).items() if not k.startswith("_") and isinstance(v, torch.Tensor)}
 
 
-def _vmappable(models: list[nn.Module], sizes: list[int]) -> dict[str, torch.Tensor] | None:
+def _vmappable(models: Sequence[nn.Module], sizes: list[int]) -> dict[str, torch.Tensor] | None:
     """Stacked per-episode state when the models fit `Vmapped`, else None."""
     first = models[0]
     if len(models) < 2 or len(set(sizes)) != 1 or any(type(m) is not type(first) for m in models):
@@ -90,25 +91,51 @@ def _vmappable(models: list[nn.Module], sizes: list[int]) -> dict[str, torch.Ten
     return {k: torch.stack([s[k].detach() for s in states]) for k in keys}
 
 
-def stack(models: list[nn.Module], queries: list[torch.Tensor]) -> nn.Module:
-    """One module for a block: ``Vmapped`` when verified equal bit for bit, else ``Routed``."""
+def stack(models: Sequence[nn.Module], queries: list[torch.Tensor], exact: bool = True) -> TaskModel:
+    """One module for a block: `Vmapped` when it agrees with the episodes' own models, else `Routed`.
+
+    Args:
+        models: the task models of the block, one per episode.
+        queries: each episode's queries ``(N_e, C, H, W)``.
+        exact: require the vmapped logits of the last episode to equal its own model's bit for
+            bit; otherwise within float32 rounding (``1e-3`` of the logits' scale), which only
+            guards against a wrong substitution of per-episode state.
+    """
     sizes = [len(q) for q in queries]
     routed = Routed(models, sizes)
     state = _vmappable(models, sizes)
     if state is None:
         return routed
     vmapped = Vmapped(models[0], state)
+    # A two-episode block first: batch-dependent kernels show there, at a fraction of the cost.
+    pair = Vmapped(models[0], {k: v[-2:] for k, v in state.items()})
+    if _agrees(pair, models[-1], queries[-2:], exact) and _agrees(vmapped, models[-1], queries, exact):
+        return vmapped
+    return routed
+
+
+def _agrees(joint: nn.Module, last: nn.Module, queries: list[torch.Tensor], exact: bool) -> bool:
+    """Whether ``joint``'s logits for the last episode equal (or are close to) ``last``'s own."""
     try:
         with torch.no_grad():
-            joint = vmapped(torch.cat(queries))[-sizes[-1]:]
-            alone = models[-1](queries[-1])
+            mine = joint(torch.cat(queries))[-len(queries[-1]):]
+            alone = last(queries[-1])
     except (RuntimeError, ValueError, TypeError):  # e.g. randomness or ops vmap does not support
-        return routed
-    return vmapped if torch.equal(joint, alone) else routed
+        return False
+    if exact:
+        return torch.equal(mine, alone)
+    return bool((mine - alone).abs().max() <= 1e-3 * alone.abs().max() + 1e-6)
 
 
 def episode_grad(model: Model, x: torch.Tensor, y: torch.Tensor, sizes: list[int]) -> torch.Tensor:
-    """d/dx of the sum over episodes of each episode's mean cross-entropy: ``(N, C, H, W)``."""
+    """d/dx of the sum over episodes of each episode's mean cross-entropy: ``(N, C, H, W)``.
+
+    For `Routed`, one episode at a time: the same numbers, without keeping the whole block's
+    graph in memory at once (on a CPU that alone made blocks slower than single episodes).
+    """
+    if isinstance(model, Routed):
+        parts = zip(model.models, x.split(sizes), y.split(sizes), strict=True)
+        return torch.cat([episode_grad(m, xs, ys, [len(xs)]) for m, xs, ys in parts])
     x = x.detach().requires_grad_()
     losses = F.cross_entropy(model(x), y, reduction="none")
     loss = torch.stack([part.mean() for part in losses.split(sizes)]).sum()
