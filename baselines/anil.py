@@ -104,7 +104,7 @@ class ANIL(Baseline):
         backbone, head = split_head({k: v.detach() for k, v in named_params(self.net).items()})
         head = {k: v.requires_grad_() for k, v in head.items()}
         with torch.set_grad_enabled(graph):
-            features = fast_forward(self.net[0], backbone, support_x)
+            features = self.features(support_x)
         with torch.enable_grad():
             fast = head_inner_loop(head, features, support_y, self.config.test_inner_steps, self.config.inner_lr,
                                    create_graph=graph)

@@ -60,10 +60,13 @@ def test_training_attacks_are_the_registered_threats() -> None:
 def test_rmaml_with_beta_zero_is_maml() -> None:
     episodes = [make_episode(1, shot=1, query=3), make_episode(2, shot=1, query=3)]
     maml, rmaml = tiny("maml"), tiny("rmaml", beta=0.0)
-    assert maml.train_step(episodes)["loss"] == rmaml.train_step(episodes)["loss"]
-    for (name, a), b in zip(maml.net.state_dict().items(), rmaml.net.state_dict().values(), strict=True):
-        # not bitwise: the first convolutions of a process may round their weight gradients differently
-        assert torch.allclose(a, b, rtol=0, atol=1e-7), name
+    # Same maths, not the same float program (MAML back-propagates task by task), hence tolerances.
+    assert maml.train_step(episodes)["loss"] == pytest.approx(rmaml.train_step(episodes)["loss"], rel=1e-5)
+    # Compare meta-gradients, not Adam's first step: it maps the ~0 gradient of a conv bias
+    # before batch norm (rounding noise) to a full +-lr step.
+    pairs = [(a.grad, b.grad) for a, b in zip(maml.net.parameters(), rmaml.net.parameters(), strict=True)]
+    scale = max(float(a.abs().max()) for a, _ in pairs)
+    assert max(float((a - b).abs().max()) for a, b in pairs) <= 1e-4 * scale
 
 
 def test_robust_terms_add_to_the_clean_loss() -> None:
