@@ -22,7 +22,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils.checkpoint import checkpoint
 
-from bench.backbones import Conv4
+from bench.backbones import Conv4, cpu_layout
 
 Params = dict[str, torch.Tensor]
 
@@ -135,7 +135,8 @@ def _interpretable(layer: nn.Module) -> bool:
 def fast_forward(net: nn.Module, tensors: Params, x: torch.Tensor, manual_bn: bool = False) -> torch.Tensor:
     """``net`` run with ``tensors`` (fast weights and buffers; absent names: the module's own).
 
-    Same maths as ``functional_call(net, tensors, (x,))``; on the CPU, chains run channels-last.
+    Same maths as ``functional_call(net, tensors, (x,))``; on the CPU, chains run channels-last
+    (`bench.backbones.cpu_layout`).
     ``manual_bn`` computes batch-norm batch statistics from primitive ops, for `torch.func.vmap`:
     under vmap, ``F.batch_norm``'s double backward gives wrong gradients (PyTorch 2.x; found by
     ``tests/test_oracles_maml.py``).
@@ -143,8 +144,8 @@ def fast_forward(net: nn.Module, tensors: Params, x: torch.Tensor, manual_bn: bo
     chain = layer_chain(net)
     if chain is None:
         return functional_call(net, tensors, (x,))
-    if x.device.type == "cpu" and x.dim() == 4 and not manual_bn:
-        x = x.contiguous(memory_format=torch.channels_last)
+    if not manual_bn:  # as the backbones' own forward does; vmap's batching rules want NCHW
+        x = cpu_layout(x)
     i = 0
     while i < len(chain):
         prefix, layer = chain[i]

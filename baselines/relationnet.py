@@ -16,7 +16,7 @@ from torch import nn
 
 from baselines._common import episode_mean
 from baselines._metric import class_sums
-from bench.backbones import BnStats, conv_block
+from bench.backbones import BnStats, conv_block, cpu_layout
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
 from bench.errors import BenchError
@@ -46,6 +46,7 @@ def feature_maps(backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:
     `ResNet12`): 28 px -> 7 x 7 maps, 84 px -> 21 x 21.
     """
     stages = list(backbone.blocks)
+    x = cpu_layout(x)
     for i, stage in enumerate(stages):
         keep_pool = i < len(stages) - UNPOOLED_STAGES
         for layer in stage:
@@ -85,7 +86,7 @@ class RelationModule(nn.Module):
         self.fc2 = nn.Linear(config.fc_hidden, 1)
 
     def forward(self, pairs: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.relu(self.fc1(self.convs(pairs).flatten(1)))).squeeze(-1)
+        return self.fc2(F.relu(self.fc1(self.convs(cpu_layout(pairs)).flatten(1)))).squeeze(-1)
 
     def scores(self, pairs: torch.Tensor) -> torch.Tensor:
         """Relation scores in [0, 1], ``(P,)``."""

@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 
 from bench.data import cifar, commands, miniimagenet, mnist, omniglot  # noqa: F401  (registers)
+from bench.data.cache import load_cache, write_cache
 from bench.data.download import Resource, download, file_digest, load_pickle, safe_extract, verify_file
 from bench.data.splits import read_split
 from bench.errors import DataError
@@ -451,3 +452,17 @@ def test_every_missing_message_names_a_command(tmp_path: Path) -> None:
     for name in ("omniglot", "omniglot-lake", "omniglot-minimal", "miniimagenet", "cifarfs", "fc100", "mnist"):
         message = commands._source(name).missing_message(tmp_path)
         assert f"bench data prepare {name} --root {tmp_path}" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("damage", ["truncate", "trailing", "not_npy"])
+def test_damaged_cache_arrays_are_a_data_error(tmp_path: Path, damage: str) -> None:
+    images = torch.arange(6 * 4 * 4, dtype=torch.uint8).view(6, 1, 4, 4)
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    write_cache(tmp_path, "tiny", images, labels, ["a", "b"], {"train": ["a"], "test": ["b"]})
+    loaded = load_cache(tmp_path)
+    assert torch.equal(loaded.images, images) and torch.equal(loaded.labels, labels)
+    path = tmp_path / "images.npy"
+    data = path.read_bytes()
+    path.write_bytes({"truncate": data[:-5], "trailing": data + b"\0", "not_npy": b"junk" * 40}[damage])
+    with pytest.raises(DataError, match="unreadable"):
+        load_cache(tmp_path)

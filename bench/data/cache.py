@@ -107,23 +107,42 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return dict(manifest)
 
 
+def read_npy(path: Path) -> torch.Tensor:
+    """An ``.npy`` array read straight into a fresh CPU tensor: one ``readinto``, no extra copy.
+
+    Costs what reading the file's bytes costs (`benchmarks/bench_data_loading.py`); ``np.load``
+    adds its own per-call overhead, which dominates for small sets like omniglot-minimal.
+    """
+    with path.open("rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version not in ((1, 0), (2, 0)):  # what np.save writes for numeric arrays
+            raise ValueError(f"unsupported .npy format version {version}")
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(handle)
+        if fortran or dtype.hasobject:
+            raise ValueError("expected a C-ordered numeric array")
+        array = np.empty(shape, dtype)
+        if handle.readinto(memoryview(array).cast("B")) != array.nbytes or handle.read(1):
+            raise ValueError(f"{path.name} is truncated or has trailing bytes")
+    return torch.from_numpy(array)
+
+
 def load_cache(directory: Path) -> ImageDataset:
     """Load a prepared data set; shapes are checked against the manifest (cheap), not hashes."""
     manifest = read_manifest(directory)
     try:
-        images = np.load(directory / "images.npy")
-        labels = np.load(directory / "labels.npy")
+        images = read_npy(directory / "images.npy")
+        labels = read_npy(directory / "labels.npy")
     except (OSError, ValueError, EOFError) as exc:
         raise DataError(f"the cached arrays in {directory} are unreadable ({exc}); delete the folder "
                         f"and prepare the data set again.") from exc
-    if list(images.shape) != manifest["shape"] or labels.shape != (images.shape[0],):
+    if list(images.shape) != manifest["shape"] or tuple(labels.shape) != (images.shape[0],):
         raise DataError(f"the cached arrays in {directory} do not match its manifest (truncated?); "
                         f"delete the folder and prepare the data set again.")
     names = manifest["class_names"]
     index = {c: i for i, c in enumerate(names)}
     splits = {s: torch.tensor([index[c] for c in cs], dtype=torch.long) for s, cs in manifest["splits"].items()}
-    return ImageDataset(manifest["name"], torch.from_numpy(images), torch.from_numpy(labels),
-                        tuple(names), splits, manifest["content_hash"])
+    return ImageDataset(manifest["name"], images, labels, tuple(names), splits, manifest["content_hash"])
 
 
 def verify_cache(directory: Path) -> dict[str, Any]:
