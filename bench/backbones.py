@@ -26,9 +26,9 @@ def cpu_layout(x: torch.Tensor) -> torch.Tensor:
     not ``.contiguous``: a 1-channel NCHW tensor already counts as channels-last-contiguous, so
     ``.contiguous`` would keep its NCHW strides. Same values; the rounding differs from NCHW.
     """
-    if x.device.type == "cpu" and x.dim() == 4:
+    if x.device.type == "cpu" and x.dim() == 4 and not torch._C._functorch.is_batchedtensor(x):
         return x.to(memory_format=torch.channels_last)
-    return x
+    return x  # under `torch.vmap` the physical tensor is 5-D: no channels-last layout exists
 
 
 def conv_block(in_channels: int, out_channels: int, bn_stats: BnStats, pool: bool = True) -> nn.Sequential:

@@ -5,7 +5,8 @@ file's bytes from disk (``open(...).read()`` of ``images.npy`` and ``labels.npy`
 in-memory set holds at most 1.1x the raw pixel bytes (``N * C * H * W``; measured as the storage
 bytes of the image and label tensors). Measured on the real ``omniglot-minimal`` set (prepared
 from the official zips into a temporary folder) and on a larger synthetic set written with the
-same cache code. Both readings hit the page cache after the first repeat; the median is reported.
+same cache code. Both readings hit the page cache after the first repeat; they alternate, and
+the medians are reported.
 
 Run: ``python benchmarks/bench_data_loading.py [--raw ../shared/data/omniglot] [--synthetic 12000]``
 """
@@ -27,13 +28,16 @@ from bench.data.omniglot import OmniglotMinimal
 REPO = Path(__file__).resolve().parents[1]
 
 
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    times = []
+def paired_seconds(first: Callable[[], object], second: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median seconds of ``first`` and of ``second``, timed alternately so that both see the same
+    machine load (sub-millisecond readings on a shared machine are otherwise noise)."""
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, bucket in ((first, times[0]), (second, times[1])):
+            start = time.perf_counter()
+            fn()
+            bucket.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def read_raw_bytes(directory: Path) -> int:
@@ -49,8 +53,7 @@ def measure(label: str, directory: Path, repeats: int) -> dict[str, float]:
     """Time both readings (interleaved warm-up first) and compare memory with the pixel bytes."""
     read_raw_bytes(directory)
     load_cache(directory)
-    raw_s = median_seconds(lambda: read_raw_bytes(directory), repeats)
-    load_s = median_seconds(lambda: load_cache(directory), repeats)
+    raw_s, load_s = paired_seconds(lambda: read_raw_bytes(directory), lambda: load_cache(directory), repeats)
     dataset = load_cache(directory)
     pixels = dataset.images.numel()  # uint8: one byte per pixel value
     held = dataset.images.untyped_storage().nbytes() + dataset.labels.untyped_storage().nbytes()
@@ -78,7 +81,7 @@ def main() -> None:
     parser.add_argument("--raw", type=Path, default=REPO.parent / "shared" / "data" / "omniglot",
                         help="folder with images_background_small1.zip and images_background_small2.zip")
     parser.add_argument("--synthetic", type=int, default=12000, help="images in the synthetic 84x84 RGB set")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=41)
     args = parser.parse_args()
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,6 +17,8 @@ import torch
 from bench.data.dataset import ImageDataset
 from bench.seeding import generator
 
+GATHER_CHUNK = 32
+
 
 @dataclass(frozen=True)
 class Episode:
@@ -85,12 +87,21 @@ class EpisodeSampler:
         n_support = self.way * self.shot
         # Support is class-major, so every shot-th support label is one class of the episode.
         classes = self.labels.index_select(0, flat).view(indices.shape[0], -1)[:, :n_support:self.shot]
-        return [Episode(p[:n_support], self.support_y, p[n_support:], self.query_y, c)
-                for p, c in zip(pixels, classes, strict=True)]
+        # unbind makes all per-episode views in one call (iterating a tensor makes them one by one)
+        supports, queries = pixels[:, :n_support].unbind(0), pixels[:, n_support:].unbind(0)
+        return [Episode(s, self.support_y, q, self.query_y, c)
+                for s, q, c in zip(supports, queries, classes.unbind(0), strict=True)]
 
     def sample(self, gen: torch.Generator, count: int = 1) -> list[Episode]:
-        """``count`` fresh episodes from the generator's stream."""
-        return self.gather(self.draw_indices(gen, count))
+        """``count`` fresh episodes from the generator's stream.
+
+        Indices are drawn for all ``count`` at once (the stream does not depend on chunking) and
+        materialised ``GATHER_CHUNK`` episodes per gather: chunks of 16-32 episodes (6-13 MB of
+        float32 at 28 px, 5-way 5-shot 15-query) ran 1.3-2.8x faster per episode than 64-128 on
+        the 2-core CPU, whose larger buffers are fresh pages every call.
+        """
+        indices = self.draw_indices(gen, count)
+        return [e for start in range(0, count, GATHER_CHUNK) for e in self.gather(indices[start:start + GATHER_CHUNK])]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import torch
 
 from bench.data.episodes import Episode
 from bench.registry import THREATS
-from bench.threats.base import AdaptFn, Threat, predict
+from bench.threats.base import AdaptFn, Threat, adapted_correct
 from bench.threats.corruptions import CORRUPTIONS, corrupt
 
 SOURCE = "Hendrycks & Dietterich 2019, Benchmarking Neural Network Robustness to Common Corruptions"
@@ -52,7 +52,7 @@ class Corruption(Threat):
             support_x = corrupt(support_x, self.name, severity, seeds)
         query_seeds = image_seeds(seed, n_query, 0, support_x.device)
         query_x = corrupt(episode.query_x, self.name, severity, query_seeds)
-        return predict(adapt(support_x, episode.support_y), query_x) == episode.query_y
+        return adapted_correct(adapt, support_x, episode.support_y, query_x, episode.query_y)
 
 
 def _register_all() -> None:

@@ -27,7 +27,7 @@ from bench.data.episodes import Episode
 from bench.registry import THREATS
 from bench.seeding import derive_seed, generator, torch_rng
 from bench.threats.attacks import PGD, PGDConfig
-from bench.threats.base import AdaptFn, Threat, predict
+from bench.threats.base import AdaptFn, Threat, adapted_correct, predict
 
 POISON_SOURCE = ("Xu et al. 2021, Yet Meta Learning Can Adapt Fast, It Can Also Break Easily; Oldewage "
                  "et al. 2022, Adversarial Attacks are a Surprisingly Strong Baseline for Poisoning "
@@ -76,7 +76,7 @@ class SupportPGD(Threat):
 
     def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
         support = poison_support(adapt, episode, self.config, seed)
-        return predict(adapt(support, episode.support_y), episode.query_x) == episode.query_y
+        return adapted_correct(adapt, support, episode.support_y, episode.query_x, episode.query_y)
 
 
 @THREATS.register("support_query_pgd")
@@ -166,7 +166,7 @@ class LabelNoise(Threat):
 
     def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
         labels = swap_labels(episode.support_y, self.config.fraction, generator(seed))
-        return predict(adapt(episode.support_x, labels), episode.query_x) == episode.query_y
+        return adapted_correct(adapt, episode.support_x, labels, episode.query_x, episode.query_y)
 
 
 def scrambled(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -223,4 +223,4 @@ class SupportOutliers(Threat):
                           "(Episode.outlier_x); using scrambled support images instead", stacklevel=2)
             pool = scrambled(episode.support_x, gen)
         support, _ = inject_outliers(episode.support_x, episode.support_y, pool, self.config.fraction, gen)
-        return predict(adapt(support, episode.support_y), episode.query_x) == episode.query_y
+        return adapted_correct(adapt, support, episode.support_y, episode.query_x, episode.query_y)
