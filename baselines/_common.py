@@ -77,6 +77,18 @@ def episode_mean(losses: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(losses).mean()
 
 
+def minimise(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+             schedule: torch.optim.lr_scheduler.LRScheduler | None = None) -> dict[str, float]:
+    """One optimiser step on ``loss`` (gradients reset first, then the schedule advanced): the
+    outer update every episodic baseline ends its ``train_step`` with. Returns ``{"loss": ...}``."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    if schedule is not None:
+        schedule.step()
+    return {"loss": loss.item()}
+
+
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of rows of ``logits (N, W)`` whose argmax equals ``labels (N,)``."""
     return float((logits.argmax(-1) == labels).float().mean())

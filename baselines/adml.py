@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from baselines._common import Params, episode_mean, inner_loop, named_params
+from baselines._common import Params, episode_mean, inner_loop, minimise, named_params
 from baselines.maml import MAML, FastWeightClassifier
 from bench.baseline import Baseline
 from bench.data.episodes import Episode
@@ -111,8 +111,5 @@ class ADML(Baseline):
     def train_step(self, episodes: list[Episode]) -> dict[str, float]:
         self.net.train()
         loss = episode_mean([self.episode_loss(e, i) for i, e in enumerate(episodes)])
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
         self.updates += 1
-        return {"loss": loss.item()}
+        return minimise(loss, self.optimizer)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines._common import class_means
+from baselines._common import class_means, minimise
 from baselines._metric import cosine_logits, paper_cosine_scale
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
@@ -226,10 +226,7 @@ class FineTune(Baseline):
                               "falls back to an episodic proxy (see FineTune's docstring).", stacklevel=2)
                 self.warned = True
             loss = torch.stack([self.episodic_loss(e) for e in episodes]).mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return {"loss": loss.item()}
+        return minimise(loss, self.optimizer)
 
     def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor) -> TaskModel:
         self.backbone.eval()

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines._common import episode_mean
+from baselines._common import episode_mean, minimise
 from baselines._metric import matching_log_probs
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
@@ -131,10 +131,7 @@ class MatchingNet(Baseline):
         if self.fce is not None:
             self.fce.train()
         loss = episode_mean([self.episode_loss(e) for e in episodes])
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return {"loss": loss.item()}
+        return minimise(loss, self.optimizer)
 
     def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor) -> TaskModel:
         self.backbone.eval()

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines._common import class_means, episode_mean, squared_distances
+from baselines._common import class_means, episode_mean, minimise, squared_distances
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
 
@@ -70,12 +70,7 @@ class ProtoNet(Baseline):
 
     def train_step(self, episodes: list[Episode]) -> dict[str, float]:
         self.backbone.train()
-        loss = episode_mean([self.episode_loss(e) for e in episodes])
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.schedule.step()
-        return {"loss": loss.item()}
+        return minimise(episode_mean([self.episode_loss(e) for e in episodes]), self.optimizer, self.schedule)
 
     def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor) -> TaskModel:
         self.backbone.eval()

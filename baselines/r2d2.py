@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines._common import episode_mean
+from baselines._common import episode_mean, minimise
 from baselines._metric import ridge_woodbury, with_bias_column
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
@@ -122,12 +122,7 @@ class R2D2(Baseline):
 
     def train_step(self, episodes: list[Episode]) -> dict[str, float]:
         self.backbone.train()
-        loss = episode_mean([self.episode_loss(e) for e in episodes])
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.schedule.step()
-        return {"loss": loss.item()}
+        return minimise(episode_mean([self.episode_loss(e) for e in episodes]), self.optimizer, self.schedule)
 
     def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor) -> TaskModel:
         self.backbone.eval()

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines._common import episode_mean
+from baselines._common import episode_mean, minimise
 from baselines._metric import class_sums
 from bench.backbones import BnStats, conv_block, cpu_layout
 from bench.baseline import Baseline, TaskModel
@@ -158,12 +158,7 @@ class RelationNet(Baseline):
     def train_step(self, episodes: list[Episode]) -> dict[str, float]:
         self.backbone.train()
         self.relation.train()
-        loss = episode_mean([self.episode_loss(e) for e in episodes])
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.schedule.step()
-        return {"loss": loss.item()}
+        return minimise(episode_mean([self.episode_loss(e) for e in episodes]), self.optimizer, self.schedule)
 
     def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor) -> TaskModel:
         self.backbone.eval()

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines._common import episode_mean, inner_loop, named_params
+from baselines._common import episode_mean, inner_loop, minimise, named_params
 from baselines.adml import attacked_model, logits, training_attack
 from baselines.maml import MAML
 from bench.baseline import Baseline
@@ -103,8 +103,5 @@ class RMAML(Baseline):
     def train_step(self, episodes: list[Episode]) -> dict[str, float]:
         self.net.train()
         loss = episode_mean([self.episode_loss(e, i) for i, e in enumerate(episodes)])
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
         self.updates += 1
-        return {"loss": loss.item()}
+        return minimise(loss, self.optimizer)
