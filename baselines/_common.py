@@ -77,6 +77,12 @@ def episode_mean(losses: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(losses).mean()
 
 
+def linear_head_net(backbone: nn.Module, n_way: int, device: torch.device) -> nn.Sequential:
+    """``backbone -> Linear(out_features, n_way)`` on ``device``: the MAML family's network
+    (Finn et al. 2017), whose head is adapted with the backbone (or alone, ANIL)."""
+    return nn.Sequential(backbone, nn.Linear(backbone.out_features, n_way)).to(device)
+
+
 def minimise(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
              schedule: torch.optim.lr_scheduler.LRScheduler | None = None) -> dict[str, float]:
     """One optimiser step on ``loss`` (gradients reset first, then the schedule advanced): the

@@ -15,22 +15,16 @@ pre-trained model offline; here attacks are regenerated against the current weig
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torch.func import functional_call
 
-from baselines._common import Params, episode_mean, inner_loop, minimise, named_params
-from baselines.maml import MAML, FastWeightClassifier
-from bench.baseline import Baseline
+from baselines._adversarial import AdversarialMAML, attacked_model, logits
+from baselines._common import Params, inner_loop, named_params
 from bench.data.episodes import Episode
-from bench.registry import THREATS
 from bench.seeding import derive_seed
-from bench.threats.attacks import QueryAttack
 
 
 @dataclass(frozen=True)
@@ -53,24 +47,7 @@ class ADMLConfig:
     attack_steps: int = 3
 
 
-def training_attack(name: str, eps: float, alpha: float, steps: int) -> QueryAttack:
-    """The registered threat ``name`` configured with whichever of eps/alpha/steps it takes."""
-    cls = THREATS.get(name)
-    fields = {f.name for f in dataclasses.fields(cls.Config)}
-    given = {"eps": eps, "alpha": alpha, "steps": steps}
-    return cls(cls.Config(**{k: v for k, v in given.items() if k in fields}))
-
-
-def attacked_model(net: nn.Module, params: Params) -> FastWeightClassifier:
-    """A task model on detached copies of ``params``: the attacker needs input gradients only."""
-    return FastWeightClassifier(net, {k: v.detach() for k, v in params.items()}, {})
-
-
-def logits(net: nn.Module, params: Params, x: torch.Tensor) -> torch.Tensor:
-    return functional_call(net, params, (x,))
-
-
-class ADML(Baseline):
+class ADML(AdversarialMAML):
     """ADML: MAML with clean/adversarial crossed inner and outer losses (Yin et al. 2018).
 
     Network ``backbone -> Linear(D, W)`` as MAML. Per episode and meta-update: 2 adaptations
@@ -80,15 +57,6 @@ class ADML(Baseline):
     name = "adml"
     paper = "Yin et al. 2018, Adversarial Meta-Learning"
     Config = ADMLConfig
-    backbone_defaults = {"bn_stats": "batch"}
-    adapt = MAML.adapt  # test-time adaptation is MAML's (reads self.net and self.config)
-
-    def __init__(self, config: ADMLConfig, backbone: nn.Module, n_way: int, device: torch.device) -> None:
-        super().__init__(config, backbone, n_way, device)
-        self.net = nn.Sequential(backbone, nn.Linear(backbone.out_features, n_way)).to(device)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.meta_lr)
-        self.attack = training_attack(config.attack, config.attack_eps, config.attack_alpha, config.attack_steps)
-        self.updates = 0  # seeds the training attacks' random starts
 
     def inner(self, params: Params, x: torch.Tensor, y: torch.Tensor) -> Params:
         cfg = self.config
@@ -107,9 +75,3 @@ class ADML(Baseline):
         fast_adv = self.inner(theta, support_adv, e.support_y)
         return (F.cross_entropy(logits(self.net, fast_adv, e.query_x), e.query_y)
                 + F.cross_entropy(logits(self.net, fast_clean, query_adv), e.query_y))
-
-    def train_step(self, episodes: list[Episode]) -> dict[str, float]:
-        self.net.train()
-        loss = episode_mean([self.episode_loss(e, i) for i, e in enumerate(episodes)])
-        self.updates += 1
-        return minimise(loss, self.optimizer)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines._common import Params, buffers_copy, fast_forward, named_params, needs_graph, sgd_step
+from baselines._common import Params, buffers_copy, fast_forward, linear_head_net, named_params, needs_graph, sgd_step
 from baselines.maml import FastWeightClassifier
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
@@ -73,7 +73,7 @@ class ANIL(Baseline):
 
     def __init__(self, config: ANILConfig, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         super().__init__(config, backbone, n_way, device)
-        self.net = nn.Sequential(backbone, nn.Linear(backbone.out_features, n_way)).to(device)
+        self.net = linear_head_net(backbone, n_way, device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.meta_lr)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

@@ -32,6 +32,7 @@ from baselines._common import (
     fast_inner_loop,
     has_running_stats,
     layer_chain,
+    linear_head_net,
     named_params,
     needs_graph,
     stack_episodes,
@@ -124,7 +125,7 @@ class MAML(Baseline):
 
     def __init__(self, config: MAMLConfig, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         super().__init__(config, backbone, n_way, device)
-        self.net = nn.Sequential(backbone, nn.Linear(backbone.out_features, n_way)).to(device)
+        self.net = linear_head_net(backbone, n_way, device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.meta_lr)
 
     def episode_loss(self, episode: Episode) -> torch.Tensor:

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines._common import Params, fast_forward, named_params, needs_graph
+from baselines._common import Params, fast_forward, linear_head_net, named_params, needs_graph
 from baselines.maml import FastWeightClassifier
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
@@ -141,7 +141,7 @@ class MAMLPlusPlus(Baseline):
 
     def __init__(self, config: MAMLPlusPlusConfig, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         super().__init__(config, backbone, n_way, device)
-        self.net = nn.Sequential(backbone, nn.Linear(backbone.out_features, n_way)).to(device)
+        self.net = linear_head_net(backbone, n_way, device)
         bn = {f"{n}.{p}" for n, m in self.net.named_modules() if isinstance(m, nn.BatchNorm2d)
               for p in ("weight", "bias")}
         adapted = [n for n, _ in self.net.named_parameters() if n not in bn]

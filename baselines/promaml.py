@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines._common import Params, buffers_copy, fast_forward, named_params, needs_graph
+from baselines._common import Params, buffers_copy, fast_forward, linear_head_net, named_params, needs_graph
 from baselines.maml import FastWeightClassifier
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
@@ -125,7 +125,7 @@ class ProMAML(Baseline):
 
     def __init__(self, config: ProMAMLConfig, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         super().__init__(config, backbone, n_way, device)
-        self.net = nn.Sequential(backbone, nn.Linear(backbone.out_features, n_way)).to(device)
+        self.net = linear_head_net(backbone, n_way, device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.meta_lr)
 
     def support_loss(self, x: torch.Tensor, y: torch.Tensor, buffers: Params) -> Callable[[Params], torch.Tensor]:

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines._common import Params, buffers_copy, fast_forward, named_params, needs_graph
+from baselines._common import Params, buffers_copy, fast_forward, linear_head_net, named_params, needs_graph
 from baselines.maml import FastWeightClassifier
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
@@ -109,7 +109,7 @@ class Reptile(Baseline):
 
     def __init__(self, config: ReptileConfig, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         super().__init__(config, backbone, n_way, device)
-        self.net = nn.Sequential(backbone, nn.Linear(backbone.out_features, n_way)).to(device)
+        self.net = linear_head_net(backbone, n_way, device)
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=config.outer_step)
         horizon = max(config.anneal_steps, 1)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda t: max(0.0, 1.0 - t / horizon))

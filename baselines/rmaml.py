@@ -26,10 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines._common import episode_mean, inner_loop, minimise, named_params
-from baselines.adml import attacked_model, logits, training_attack
-from baselines.maml import MAML
-from bench.baseline import Baseline
+from baselines._adversarial import AdversarialMAML, attacked_model, logits
+from baselines._common import inner_loop, named_params
 from bench.data.episodes import Episode
 from bench.seeding import derive_seed
 
@@ -66,7 +64,7 @@ def robust_term(clean: torch.Tensor, adversarial: torch.Tensor, labels: torch.Te
     return F.cross_entropy(adversarial, labels)
 
 
-class RMAML(Baseline):
+class RMAML(AdversarialMAML):
     """R-MAML_out: clean inner loop, adversarially regularised meta-update (Wang et al. 2021).
 
     Network ``backbone -> Linear(D, W)`` as MAML; per episode one adaptation and one attack
@@ -76,16 +74,10 @@ class RMAML(Baseline):
     name = "rmaml"
     paper = "Wang et al. 2021, On Fast Adversarial Robustness Adaptation in Model-Agnostic Meta-Learning"
     Config = RMAMLConfig
-    backbone_defaults = {"bn_stats": "batch"}
-    adapt = MAML.adapt  # test-time adaptation is MAML's, on the clean support set
 
     def __init__(self, config: RMAMLConfig, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         super().__init__(config, backbone, n_way, device)
-        self.net = nn.Sequential(backbone, nn.Linear(backbone.out_features, n_way)).to(device)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.meta_lr)
-        self.attack = training_attack(config.attack, config.attack_eps, config.attack_alpha, config.attack_steps)
         self.beta = PAPER_BETA[config.outer_loss] if config.beta is None else config.beta
-        self.updates = 0  # seeds the training attacks' random starts
 
     def episode_loss(self, episode: Episode, index: int) -> torch.Tensor:
         """``CE(theta'; clean queries) + beta * R(theta'; adversarial queries)``."""
@@ -99,9 +91,3 @@ class RMAML(Baseline):
         adversarial = logits(self.net, fast, query_adv)
         return F.cross_entropy(clean, e.query_y) + self.beta * robust_term(clean, adversarial, e.query_y,
                                                                            cfg.outer_loss)
-
-    def train_step(self, episodes: list[Episode]) -> dict[str, float]:
-        self.net.train()
-        loss = episode_mean([self.episode_loss(e, i) for i, e in enumerate(episodes)])
-        self.updates += 1
-        return minimise(loss, self.optimizer)
