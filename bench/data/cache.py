@@ -125,7 +125,7 @@ def read_npy(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> torch.Tenso
     with path.open("rb") as handle:
         if handle.read(len(header)) != header:
             raise ValueError(f"{path.name} does not hold a C-ordered {dtype} array of shape {shape}")
-        if handle.readinto(memoryview(array).cast("B")) != array.nbytes or handle.read(1):
+        if handle.readinto(array.data.cast("B")) != array.nbytes or handle.read(1):
             raise ValueError(f"{path.name} is truncated or has trailing bytes")
     return torch.from_numpy(array)
 
