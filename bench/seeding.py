@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -65,8 +66,25 @@ def torch_rng(seed: int, device: torch.device | str = "cpu") -> Iterator[None]:
 def set_deterministic(threads: int | None = None) -> None:
     """Bitwise-reproducible kernels (CPU always; cuDNN/cuBLAS where a GPU is used)."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    _deterministic_kernels()
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
     if threads:
         torch.set_num_threads(threads)
+
+
+def _deterministic_kernels() -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)`` without its import cost.
+
+    The public function imports ``torch._inductor`` (2-3 s in every worker process) only to
+    set the ``torch.compile`` flag; nothing here compiles, so the flag is set only when that
+    module is already loaded, and the eager switch is set directly.
+    """
+    set_eager = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if set_eager is None:  # a torch without the private switch: pay the import
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        return
+    inductor = sys.modules.get("torch._inductor.config")
+    if inductor is not None:
+        inductor.deterministic = True  # type: ignore[attr-defined]
+    set_eager(True, warn_only=True)

@@ -132,6 +132,8 @@ class Failing(Baseline):
             return {"loss": 1.0}
         if self.config.mode == "nan":
             return {"loss": float("nan")}
+        if self.config.mode == "kill":  # the worker process dies as if the OOM killer struck
+            os.kill(os.getpid(), signal.SIGKILL)
         raise RuntimeError("deliberate failure")
 
     def adapt(self, support_x, support_y) -> TaskModel:
@@ -170,6 +172,24 @@ def test_a_failing_job_is_isolated_recorded_and_retried(workdir: Path, failing_r
     tracker = Tracker("sqlite:///mlflow.db", "sched", create=False)
     assert b"Traceback" in tracker.read_file(failed_train[0].info.run_id, "traceback.txt")
     assert b"training failed: TrainingDiverged" in tracker.read_file(failed.run_id, "traceback.txt")
+
+
+def test_a_killed_worker_fails_only_its_job_and_is_replaced(workdir: Path, failing_registered,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    # Forked CPU workers inherit the test's registration of the failing baseline.
+    suite = write(workdir, SUITE.replace("[protonet, maml]", "[{name: failing, params: {mode: kill}}, protonet]")
+                  .replace("seeds: [0]", "seeds: [0, 1]").replace(
+                      "threats: [clean, {name: fgsm, params: {eps: 4/255}}, ", "threats: [clean, "))
+    status = main(["run", str(suite), "--no-progress", "--device", "cpu", "--workers", "2", "--retries", "1"])
+    _, err = capsys.readouterr()
+    assert status == 1 and "worker died" in err
+    records = Tracker("sqlite:///mlflow.db", "sched", create=False).records()
+    by_cell = {(r.tags["label"], r.tags["seed"], r.tags["threat_label"]): r.status for r in records}
+    for seed in ("0", "1"):  # every protonet job ran on the replacement workers
+        assert by_cell[("protonet", seed, "clean")] == "FINISHED"
+        assert by_cell[("protonet", seed, "gaussian_noise[severity=2]")] == "FINISHED"
+        assert by_cell[("failing[mode=kill]", seed, "clean")] == "FAILED"
+    assert statuses("sqlite:///mlflow.db").get("RUNNING", 0) == 0
 
 
 def _free_port() -> int:

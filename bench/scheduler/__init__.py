@@ -42,7 +42,8 @@ def check_data(suite: Suite) -> None:
         DATASETS.get(name)().ensure(None, size)
 
 
-def make_backend(options: RunOptions) -> object:
+def make_backend(options: RunOptions, datasets: list[tuple[str, int]] | None = None) -> object:
+    """The backend for ``options``; local workers preload ``datasets`` as they start."""
     if options.backend == "ray":
         from bench.scheduler.ray_backend import RayBackend
 
@@ -52,14 +53,18 @@ def make_backend(options: RunOptions) -> object:
     from bench.scheduler.slots import make_slots
 
     return LocalBackend(make_slots(options.device, options.workers, options.jobs_per_gpu,
-                                   options.threads, options.memory_per_job_gb))
+                                   options.threads, options.memory_per_job_gb), datasets)
 
 
 def run_suite(suite: Suite, tracking_uri: str | None, options: RunOptions,
               progress: Progress | None = None, plan: Plan | None = None) -> list[JobOutcome]:
     """Run every unfinished job of ``suite``; returns one outcome per train job."""
     check_data(suite)
-    backend = make_backend(options)
-    tracker = Tracker(tracking_uri, suite.name)
-    driver = Driver(plan or make_plan(suite), tracker, backend, options.retries, progress or Progress())
+    backend = make_backend(options, data_needed(suite))  # workers warm up while the driver plans
+    try:
+        tracker = Tracker(tracking_uri, suite.name)
+        driver = Driver(plan or make_plan(suite), tracker, backend, options.retries, progress or Progress())
+    except BaseException:
+        backend.shutdown(kill=True)  # type: ignore[attr-defined]
+        raise
     return driver.run()

@@ -14,11 +14,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench import worker
 from bench.plan import EvalJob, Plan, TrainJob
 from bench.progress import Progress
 from bench.recording import record_eval, record_failure, record_train
 from bench.runner import TrainResult
-from bench.scheduler import worker
 from bench.tracking import CHECKPOINT, Tracker
 
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from bench import worker
 from bench.errors import BenchError
-from bench.scheduler import worker
 
 
 def _ray_job(fn: Callable[..., Any], threads: int, *args: Any) -> Any:
