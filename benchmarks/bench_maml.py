@@ -19,8 +19,11 @@
     size (``resource.getrusage``) of a fresh subprocess per variant, minus its size before the
     step; CUDA: ``torch.cuda.max_memory_allocated``.
 
-Timings on a shared CPU are noisy: implementations alternate within each round and the best
-round of each counts. Run: ``python benchmarks/bench_maml.py [--rounds 5] [--no-memory]``.
+The speed part runs in a process set up as a scheduled job's (`bench.worker.configure`: one
+torch thread by default, deterministic kernels, glibc keeping freed memory), which every
+contender shares. Timings on a shared CPU are noisy: implementations alternate within each
+round and the best round of each counts.
+Run: ``python benchmarks/bench_maml.py [--rounds 5] [--threads 1] [--no-memory]``.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from baselines.maml import MAML, MAMLConfig
 from bench.backbones import Conv4, Conv4Config
 from bench.data.episodes import Episode
 from bench.seeding import generator
+from bench.worker import configure
 
 MemoryVariants = ("second order", "second order + checkpointing", "first order", "all tasks at once (old maml.py)")
 
@@ -252,12 +256,14 @@ def main() -> None:
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--memory-child", choices=MemoryVariants)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (scheduled jobs use 1)")
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.memory_child:
         print(json.dumps(memory_child(args.memory_child, device)))
         return
     if not args.no_speed:
+        configure(args.threads)  # as a scheduled job's process: threads, determinism, malloc (both contenders)
         speed(args.rounds, device)
     if not args.no_memory:
         memory(device)
