@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -51,7 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--retries", type=int, default=0, help="re-run a failed job up to N times")
     run.add_argument("--backend", choices=["local", "ray"], default="local", help="local processes or Ray")
     run.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
-    run.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the plan (what would run, be skipped, be reused, and why) and write nothing")
+    run.add_argument("--reuse-stale", action="store_true",
+                     help="keep finished runs made by code that has changed since (recorded on the run)")
+    run.add_argument("--rerun", action="append", metavar="PATTERN",
+                     help="re-run finished jobs whose baseline label, threat label or job key matches "
+                          "(glob; repeatable)")
+    run.add_argument("--force", action="store_true", help="re-run every job, finished or not")
     run.add_argument("--no-progress", action="store_true", help="no progress bars (summary lines only)")
 
     validate = command("validate", "Check suites (schema, names, grid) without running anything.")
@@ -102,6 +110,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted: unfinished runs were marked KILLED; run the same command to resume.",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (``bench run --dry-run | head``): stop quietly.
+
+    Python would otherwise print a second BrokenPipeError when it flushes stdout at exit, so
+    stdout is pointed at /dev/null first. 141 is the shell's code for a death by SIGPIPE.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
 
 
 if __name__ == "__main__":

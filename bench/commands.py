@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from typing import Any
 
 from bench.config import load_suite, shipped_suites, suite_path
@@ -93,8 +94,9 @@ def run(args: argparse.Namespace) -> int:
 
     suite = load_suite(args.suite)
     plan = make_plan(suite)
+    resume = _resume_options(args, plan)
     if args.dry_run:
-        return _print_plan(plan, args.tracking_uri)
+        return _print_plan(plan, args.tracking_uri, resume)
     from bench.scheduler import RunOptions, run_suite
 
     for flag in ("workers", "jobs_per_gpu", "threads_per_job", "retries"):
@@ -102,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and value < (0 if flag == "retries" else 1):
             raise BenchError(f"--{flag.replace('_', '-')} {value} is out of range; give a positive number.")
     options = RunOptions(args.device, args.workers, args.jobs_per_gpu, args.memory_per_job,
-                         args.threads_per_job, args.retries, args.backend, args.address)
+                         args.threads_per_job, args.retries, args.backend, args.address, resume)
     outcomes = run_suite(suite, args.tracking_uri, options, Progress(not args.no_progress), plan)
     failed = [o for o in outcomes if o.failed]
     trained = sum(o.trained for o in outcomes)
@@ -112,18 +114,35 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _print_plan(plan: object, uri: str | None) -> int:
-    from bench.plan import Plan
+def _resume_options(args: argparse.Namespace, plan: Any) -> Any:
+    """``--reuse-stale``, ``--rerun PATTERN`` and ``--force``; a pattern that matches no job is refused."""
+    from bench.scheduler.resume import ResumeOptions, unmatched
+
+    resume = ResumeOptions(args.reuse_stale, tuple(args.rerun or ()), args.force)
+    missing = unmatched(plan, resume)
+    if missing:
+        raise BenchError(f"--rerun {missing[0]!r} matches no job of suite {plan.suite.name!r}. Give a baseline "
+                         f"label, a threat label or a job key (globs allowed); `bench run {plan.suite.name} "
+                         f"--dry-run` lists them.")
+    return resume
+
+
+def _print_plan(plan: Any, uri: str | None, resume: Any) -> int:
+    """Every job with what `bench run` would do with it; reads the store, writes nothing."""
+    from bench import fingerprint
+    from bench.scheduler.resume import decide
     from bench.tracking import Tracker
 
-    assert isinstance(plan, Plan)
+    fingerprint.clear_cache()
     tracker = Tracker(uri, plan.suite.name, create=False)
-    finished = tracker.finished()
+    decisions = decide(plan, tracker.finished_runs(), tracker.experiment_id, resume)
     for i, job in enumerate(plan.train_jobs, 1):
-        state = "finished" if job.key in finished else "to run"
-        print(f"{i:3}. train {job.key} {job.name} [{state}]")
+        print(f"{i:3}. train {job.key} {job.name} [{decisions[job.key].describe()}]")
         for ev in plan.eval_jobs[job.key]:
-            print(f"       eval  {ev.key} {ev.threat.label} [{'finished' if ev.key in finished else 'to run'}]")
+            print(f"       eval  {ev.key} {ev.threat.label} [{decisions[ev.key].describe()}]")
+    counts = Counter(d.action for d in decisions.values())
+    print(f"{plan.suite.name}: {counts['run']} jobs to run, {counts['skip']} finished, "
+          f"{counts['copy']} reused from other suites")
     return 0
 
 

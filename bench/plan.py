@@ -66,8 +66,9 @@ def component_identity(component: Component) -> dict[str, Any]:
 
 def train_identity(variant: BaselineVariant, data: DataSetting, seed: int) -> dict[str, Any]:
     return {
+        # The label is a display name, not a cause of the result: leaving it out lets a suite
+        # that names the same variant differently reuse its runs.
         "baseline": component_identity(variant.baseline),
-        "label": variant.baseline.label,
         "backbone": component_identity(variant.backbone),
         "train": dataclasses.asdict(variant.train),
         "data": dataclasses.asdict(data),

@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.config import Suite
 from bench.environment import code_version, package_versions
+from bench.fingerprint import Fingerprint, eval_fingerprint, train_fingerprint
 from bench.plan import EvalJob, TrainJob
 from bench.report.stats import mean_ci
 from bench.runner import EvalResult, TrainResult
@@ -30,18 +31,25 @@ def flatten(prefix: str, value: object) -> dict[str, object]:
     return out
 
 
+def fingerprint_tags(fingerprint: Fingerprint) -> dict[str, str]:
+    """The code fingerprint and the per-file hashes behind it (so a stale run can say what changed)."""
+    return {"fingerprint": fingerprint.digest, "code_files": fingerprint.encoded()}
+
+
 def train_tags(suite: Suite, job: TrainJob) -> dict[str, str]:
     d = job.data
     return {"suite": suite.name, "job_key": job.key, "kind": "train", "code_version": code_version(),
             "packages": package_versions(), "baseline": job.variant.baseline.name,
             "label": job.variant.baseline.label, "dataset": d.name, "image_size": str(d.image_size),
-            "way": str(d.way), "shot": str(d.shot), "query": str(d.query), "seed": str(job.seed)}
+            "way": str(d.way), "shot": str(d.shot), "query": str(d.query), "seed": str(job.seed),
+            **fingerprint_tags(train_fingerprint(job))}
 
 
 def eval_tags(suite: Suite, job: EvalJob) -> dict[str, str]:
     inherited = {k: v for k, v in train_tags(suite, job.train).items() if k not in ("job_key", "kind")}
     return {**inherited, "job_key": job.key, "kind": "eval", "train_key": job.train.key,
-            "threat": job.threat.name, "threat_label": job.threat.label}
+            "threat": job.threat.name, "threat_label": job.threat.label,
+            **fingerprint_tags(eval_fingerprint(job))}
 
 
 def record_train(tracker: Tracker, suite: Suite, job: TrainJob, result: TrainResult) -> str:

@@ -55,32 +55,28 @@ def command_line(args: argparse.Namespace) -> str:
 def gather(tracker: Any) -> list[Any]:
     """Eval records plus the runs that explain missing cells: failed or interrupted train runs
     and interrupted eval runs (their eval jobs have no FINISHED or FAILED record)."""
-    from bench.tracking import TAG, RunRecord
+    from bench.tracking import RunRecord
+    from bench.tracking.records import short_tags
 
+    runs = tracker.runs()
     extra = []
-    for run in tracker.runs():
-        tags = {k[len(TAG):]: v for k, v in run.data.tags.items() if k.startswith(TAG)}
+    for run in runs:
+        tags = short_tags(run)
         kind, status = tags.get("kind"), run.info.status
         if (kind == "train" and status in ("FAILED", "KILLED")) or (kind == "eval" and status == "KILLED"):
             extra.append(RunRecord(run.info.run_id, status, tags, {}, {}, []))
-    return extra + tracker.records()
-
-
-def _store_exists(uri: str) -> bool:
-    """False for a SQLite file that does not exist (opening it would create an empty store)."""
-    prefix = "sqlite:///"
-    return not uri.startswith(prefix) or Path(uri[len(prefix):]).exists()
+    return extra + tracker.records(runs)
 
 
 def _one(name: str, args: argparse.Namespace, filters: Filters, options: Options) -> Any:
     """Report one suite; returns its `Report`, or None when the store has no runs of it."""
     from bench.report.cells import planned_jobs
     from bench.report.leaderboard import build_report, write_report
-    from bench.tracking import Tracker, resolve_uri
+    from bench.tracking import Tracker, resolve_uri, store_exists
 
     suite = load_suite(name)
     planned_jobs(suite, filters)  # a bad filter is refused before the store is read
-    if not _store_exists(resolve_uri(args.tracking_uri)):
+    if not store_exists(resolve_uri(args.tracking_uri)):
         return None
     tracker = Tracker(args.tracking_uri, suite.name, create=False)
     records = gather(tracker)

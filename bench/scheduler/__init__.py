@@ -9,9 +9,10 @@ from bench.plan import Plan, make_plan
 from bench.progress import Progress
 from bench.registry import DATASETS
 from bench.scheduler.dag import Driver, JobOutcome, summary
+from bench.scheduler.resume import ResumeOptions
 from bench.tracking import Tracker
 
-__all__ = ["RunOptions", "run_suite", "JobOutcome", "summary"]
+__all__ = ["RunOptions", "ResumeOptions", "run_suite", "JobOutcome", "summary"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class RunOptions:
             memory. threads: torch threads per job (part of the numerics: fixed, not derived
             from the worker count). retries: re-runs of a failed job. backend: local or ray.
         address: Ray cluster address (None starts a local Ray instance).
+        resume: what to do with finished and stale runs (`bench.scheduler.resume`).
     """
 
     device: str = "auto"
@@ -34,6 +36,7 @@ class RunOptions:
     retries: int = 0
     backend: str = "local"
     address: str | None = None
+    resume: ResumeOptions = ResumeOptions()
 
 
 def check_data(suite: Suite) -> None:
@@ -59,11 +62,15 @@ def make_backend(options: RunOptions, datasets: list[tuple[str, int]] | None = N
 def run_suite(suite: Suite, tracking_uri: str | None, options: RunOptions,
               progress: Progress | None = None, plan: Plan | None = None) -> list[JobOutcome]:
     """Run every unfinished job of ``suite``; returns one outcome per train job."""
+    from bench import fingerprint
+
+    fingerprint.clear_cache()  # the code on disk may have changed since this process read it
     check_data(suite)
     backend = make_backend(options, data_needed(suite))  # workers warm up while the driver plans
     try:
         tracker = Tracker(tracking_uri, suite.name)
-        driver = Driver(plan or make_plan(suite), tracker, backend, options.retries, progress or Progress())
+        driver = Driver(plan or make_plan(suite), tracker, backend, options.retries, progress or Progress(),
+                        options.resume)
     except BaseException:
         backend.shutdown(kill=True)  # type: ignore[attr-defined]
         raise

@@ -1,10 +1,11 @@
 """The driver loop: run a plan's train -> eval DAG on a backend, recording every result.
 
-Train jobs whose key already has a FINISHED run are not retrained; their checkpoint is read
-back from MLflow for the evaluations still missing. An eval job is queued the moment its
-checkpoint exists and goes ahead of waiting train jobs. A failing job is recorded as FAILED
-(error and traceback), retried up to ``retries`` times, and never stops the others; when a
-train job fails for good, its evaluations are recorded as failed with that reason.
+What runs is decided by `bench.scheduler.resume`: a job with a FINISHED run of today's code
+(in this suite or, copied over, another suite of the store) is not run again; a stale one is.
+A finished train job's checkpoint is read back from MLflow for the evaluations still to run.
+An eval job is queued the moment its checkpoint exists and goes ahead of waiting train jobs.
+A failing job is recorded as FAILED (error and traceback), retried up to ``retries`` times,
+and never stops the others; when a train job fails for good, its evaluations are recorded as failed with that reason.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 from bench import worker
 from bench.plan import EvalJob, Plan, TrainJob
 from bench.progress import Progress
-from bench.recording import record_eval, record_failure, record_train
+from bench.recording import eval_tags, record_eval, record_failure, record_train, train_tags
 from bench.runner import TrainResult
+from bench.scheduler.resume import Decision, ResumeOptions, decide
 from bench.tracking import CHECKPOINT, Tracker
 
 
@@ -48,9 +50,11 @@ class Task:
 class Driver:
     """Runs one plan to completion on ``backend``; the only writer to ``tracker``."""
 
-    def __init__(self, plan: Plan, tracker: Tracker, backend: Any, retries: int, progress: Progress) -> None:
+    def __init__(self, plan: Plan, tracker: Tracker, backend: Any, retries: int, progress: Progress,
+                 resume: ResumeOptions | None = None) -> None:
         self.plan, self.tracker, self.backend = plan, tracker, backend
-        self.retries, self.progress = retries, progress
+        self.retries, self.progress, self.resume = retries, progress, resume or ResumeOptions()
+        self.decisions: dict[str, Decision] = {}
         self.outcomes = {job.key: JobOutcome(job, order=[e.threat.label for e in plan.eval_jobs[job.key]])
                          for job in plan.train_jobs}
         self.todo: dict[str, list[EvalJob]] = {}
@@ -59,10 +63,11 @@ class Driver:
 
     def run(self) -> list[JobOutcome]:
         self.tracker.delete_partial()
-        finished = self.tracker.finished()
+        self.decisions = decide(self.plan, self.tracker.finished_runs(), self.tracker.experiment_id, self.resume)
         for job in self.plan.train_jobs:
-            self._enqueue_job(job, finished)
-        total = len(self.queue) + sum(o.pending for o in self.outcomes.values() if o.job.key in finished)
+            self._enqueue_job(job)
+        total = len(self.queue) + sum(o.pending for o in self.outcomes.values()
+                                      if self.decisions[o.job.key].action != "run")
         with self.progress.bar(total, f"{self.plan.suite.name}: jobs") as tick:
             self._tick = tick
             try:
@@ -73,18 +78,40 @@ class Driver:
         self.backend.shutdown()
         return [self.outcomes[job.key] for job in self.plan.train_jobs]
 
-    def _enqueue_job(self, job: TrainJob, finished: dict[str, str]) -> None:
-        outcome = self.outcomes[job.key]
-        evals = [e for e in self.plan.eval_jobs[job.key] if e.key not in finished]
+    def _enqueue_job(self, job: TrainJob) -> None:
+        outcome, decision = self.outcomes[job.key], self.decisions[job.key]
+        evals = [e for e in self.plan.eval_jobs[job.key] if self.decisions[e.key].action == "run"]
         self.todo[job.key] = evals
         outcome.skipped, outcome.pending = len(self.plan.eval_jobs[job.key]) - len(evals), len(evals)
-        if job.key not in finished:
+        items: list[TrainJob | EvalJob] = [job, *self.plan.eval_jobs[job.key]]
+        for item in items:
+            if self.decisions[item.key].reason.startswith(("stale", "--")):
+                self.progress.line(f"rerun   {item.name}: {self.decisions[item.key].reason}")
+        if decision.action == "run":
             self.queue.append(Task(job))
-        elif evals:
-            checkpoint = self.tracker.read_file(finished[job.key], CHECKPOINT)
-            self.queue.extend(Task(e, checkpoint=checkpoint, parent=finished[job.key]) for e in evals)
+            return
+        parent = self._adopt(job, decision, None)
+        for ev in self.plan.eval_jobs[job.key]:
+            if self.decisions[ev.key].action != "run":
+                self._adopt(ev, self.decisions[ev.key], parent)
+        if evals:
+            checkpoint = self.tracker.read_file(parent, CHECKPOINT)
+            self.queue.extend(Task(e, checkpoint=checkpoint, parent=parent) for e in evals)
         else:
             self.progress.line(summary(outcome))
+
+    def _adopt(self, job: TrainJob | EvalJob, decision: Decision, parent: str | None) -> str:
+        """The run id in this suite's experiment of a job that is not run: its own finished run,
+        or a copy of another suite's; a stale run kept on request is tagged as such."""
+        assert decision.found is not None
+        kept = {"kept_stale": decision.fingerprint.digest} if decision.stale else {}
+        if decision.action == "skip":
+            if kept:
+                self.tracker.set_tags(decision.found.run_id, kept)
+            return decision.found.run_id
+        tags = train_tags(self.plan.suite, job) if isinstance(job, TrainJob) else eval_tags(self.plan.suite, job)
+        tags = {k: v for k, v in tags.items() if k not in ("code_version", "packages", "fingerprint", "code_files")}
+        return self.tracker.copy_run(decision.found.run_id, job.name, {**tags, **kept}, parent)
 
     def _loop(self) -> None:
         while self.queue or self.running:

@@ -1,0 +1,169 @@
+"""Code fingerprints: which source files determine a job's result (DESIGN.md "Identity").
+
+A job key hashes the configuration; a fingerprint hashes the code that turns that
+configuration into numbers. It is the SHA-256 over the contents of every module a job runs
+through: the import closure (read with `ast`, never by importing) of the worker entry point,
+the baseline's module (with the ``baselines/_*.py`` helpers it imports), the backbone's module
+and, for an evaluation, the threat's module. Modules that only describe, plan, schedule,
+record or report jobs are left out: editing them changes keys, tags or tables, never the
+numbers a job computes, so it must not make finished jobs stale.
+
+A finished run whose recorded fingerprint differs from today's is *stale*: `bench run`
+re-runs it unless the user keeps it (``--reuse-stale``).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.plan import EvalJob, TrainJob
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("bench", "baselines")
+# Bookkeeping modules (and packages, by prefix): configuration parsing, planning keys,
+# discovery, scheduling, recording and reporting. A change there cannot change a result
+# without also changing a job key (configs are hashed into keys).
+BOOKKEEPING = ("bench.cli", "bench.commands", "bench.config", "bench.params", "bench.registry",
+               "bench.tracking", "bench.recording", "bench.report", "bench.scheduler", "bench.progress",
+               "bench.errors", "bench.environment", "bench.scaffold", "bench.fingerprint", "bench.suite",
+               "bench.labels", "bench.store")
+ENTRY = "bench.worker"
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A job's code fingerprint: ``digest`` (16 hex) over ``files`` (path -> 12-hex content hash)."""
+
+    digest: str
+    files: tuple[tuple[str, str], ...]
+
+    def encoded(self) -> str:
+        """``path:hash;path:hash`` (an MLflow tag value), so a stale run can say what changed."""
+        return ";".join(f"{path}:{digest}" for path, digest in self.files)
+
+
+def changed_files(recorded: str, current: Fingerprint) -> list[str]:
+    """The files whose content differs between a recorded `Fingerprint.encoded` and ``current``."""
+    old = dict(item.rsplit(":", 1) for item in recorded.split(";") if ":" in item)
+    new = dict(current.files)
+    return sorted(path for path in old.keys() | new.keys() if old.get(path) != new.get(path))
+
+
+def for_classes(classes: list[type]) -> Fingerprint:
+    """The fingerprint of the worker entry point and the modules defining ``classes``."""
+    roots = {_module_file(ENTRY), *(Path(inspect.getfile(cls)).resolve() for cls in classes)}
+    files = sorted({path for root in roots if root is not None for path in _closure(root)}, key=_display)
+    hashes = tuple((_display(path), _file_hash(path)) for path in files)
+    return Fingerprint(hashlib.sha256(repr(hashes).encode()).hexdigest()[:16], hashes)
+
+
+def clear_cache() -> None:
+    """Forget file hashes and import graphs (call when the code on disk may have changed)."""
+    _file_hash.cache_clear()
+    _imports.cache_clear()
+    _closure.cache_clear()
+
+
+def _display(path: Path) -> str:
+    """Repository-relative for project files (stable across clones), absolute otherwise."""
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
+def _module_name(path: Path) -> str:
+    if not path.is_relative_to(ROOT):
+        return ""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_bookkeeping(path: Path) -> bool:
+    module = _module_name(path)
+    return any(module == name or module.startswith(name + ".") for name in BOOKKEEPING)
+
+
+@functools.cache
+def _closure(root: Path) -> frozenset[Path]:
+    """``root`` and every project module it imports, transitively (bookkeeping excluded)."""
+    seen: set[Path] = set()
+    stack = [root]
+    while stack:
+        path = stack.pop()
+        if path in seen or (path != root and _is_bookkeeping(path)):
+            continue
+        seen.add(path)
+        stack.extend(_imports(path))
+    return frozenset(seen)
+
+
+def _module_file(module: str) -> Path | None:
+    """The file of a project module (``bench.*``, ``baselines.*``), or None for anything else."""
+    if module.split(".")[0] not in PACKAGES:
+        return None
+    base = ROOT.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@functools.cache
+def _imports(path: Path) -> tuple[Path, ...]:
+    """Project module files imported by ``path`` (``from pkg import sub`` counts as ``pkg.sub``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found += _from_import(node, package)
+    files = (_module_file(name) for name in dict.fromkeys(found))
+    return tuple(file for file in files if file is not None)
+
+
+def _from_import(node: ast.ImportFrom, package: str) -> list[str]:
+    if node.level:
+        parts = package.split(".")
+        parent = ".".join(parts[: len(parts) - node.level + 1])
+        base = f"{parent}.{node.module}" if node.module else parent
+    else:
+        base = node.module or ""
+    submodules = [f"{base}.{alias.name}" for alias in node.names if _module_file(f"{base}.{alias.name}")]
+    # Importing names from a package runs its __init__ only for what it defines itself;
+    # submodules named explicitly are the real dependency.
+    return submodules or [base]
+
+
+@functools.cache
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def train_fingerprint(job: TrainJob) -> Fingerprint:
+    """The code a train job runs: worker, baseline, backbone, data source, training attack."""
+    from bench.registry import BACKBONES, BASELINES, DATASETS, THREATS
+
+    variant = job.variant
+    classes = [BASELINES.get(variant.baseline.name), DATASETS.get(job.data.name)]
+    classes.append(BACKBONES.get(variant.backbone.name))
+    if variant.train.adversarial != "none":
+        classes.append(THREATS.get(variant.train.adversarial))
+    return for_classes(classes)
+
+
+def eval_fingerprint(job: EvalJob) -> Fingerprint:
+    """The code an evaluation runs: its train job's code plus the threat's module."""
+    from bench.registry import THREATS
+
+    train = train_fingerprint(job.train)
+    threat = for_classes([THREATS.get(job.threat.name)])
+    files = tuple(sorted(set(train.files) | set(threat.files)))
+    return Fingerprint(hashlib.sha256(repr(files).encode()).hexdigest()[:16], files)

@@ -1,0 +1,185 @@
+"""Reading and writing one suite's runs (one MLflow experiment), and finding jobs store-wide.
+
+Runs are written through `MlflowClient` with explicit run ids, never the fluent API's global
+"active run", so several jobs can be recorded from one process without interfering.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric, Param
+
+from bench.errors import BenchError
+from bench.tracking.records import (
+    TAG,
+    FinishedRun,
+    RunRecord,
+    download_with,
+    eval_records,
+    finished_run,
+)
+from bench.tracking.store import open_client, resolve_uri, retried, sqlite_path
+
+# After the import: mlflow configures its own loggers when imported.
+for _name in ("mlflow", "alembic"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+PAGE = 50_000  # MLflow's largest search page: one query per 50,000 runs
+
+
+class Tracker:
+    """Reads and writes the runs of one suite's experiment.
+
+    With ``create=False`` nothing is ever written: an absent SQLite store is not created and
+    an absent experiment reads as empty.
+    """
+
+    def __init__(self, uri: str | None, experiment: str, create: bool = True) -> None:
+        self.uri = resolve_uri(uri)  # as the user gave it (shown in reports)
+        self.experiment_name = experiment
+        try:
+            self.client = open_client(self.uri, create)
+            self.experiment_id = self._experiment(create) if self.client is not None else None
+        except (mlflow.exceptions.MlflowException, OSError) as exc:
+            raise BenchError(f"cannot use the MLflow tracking store {self.uri!r}: {exc}. Check "
+                             f"--tracking-uri (e.g. sqlite:///mlflow.db or http://127.0.0.1:5000).") from exc
+
+    def _experiment(self, create: bool) -> str | None:
+        assert self.client is not None
+        found = self.client.get_experiment_by_name(self.experiment_name)
+        if found is not None:
+            return str(found.experiment_id)
+        if not create:
+            return None
+        return str(self.client.create_experiment(self.experiment_name, artifact_location=self._artifacts()))
+
+    def _artifacts(self) -> str | None:
+        """Artifacts of a SQLite store live beside the database file (``mlruns/``), whatever the
+        working directory; other stores use their server's default."""
+        path = sqlite_path(self.uri)
+        return None if path is None else (path.parent / "mlruns" / self.experiment_name).as_uri()
+
+    @retried
+    def runs(self, everywhere: bool = False) -> list[Any]:
+        """Every run of the experiment (or of every experiment of the store), oldest first."""
+        if self.client is None:
+            return []
+        if everywhere:
+            ids = [str(e.experiment_id) for e in self.client.search_experiments()]
+        else:
+            ids = [] if self.experiment_id is None else [self.experiment_id]
+        runs: list[Any] = []
+        token = None
+        while ids:
+            page = self.client.search_runs(ids, max_results=PAGE, page_token=token,
+                                           order_by=["attributes.start_time ASC"])
+            runs.extend(page)
+            token = page.token
+            if not token:
+                break
+        return runs
+
+    def finished_runs(self) -> list[FinishedRun]:
+        """Every FINISHED job run in the whole store (any suite), oldest first."""
+        found = (finished_run(run) for run in self.runs(everywhere=True))
+        return [run for run in found if run is not None]
+
+    def finished(self) -> dict[str, str]:
+        """Job key -> run id of its FINISHED run in this experiment."""
+        return {r.key: r.run_id for r in self.finished_runs() if r.experiment_id == self.experiment_id}
+
+    @retried
+    def delete_partial(self) -> int:
+        """Delete runs left RUNNING by a killed driver (partial records); returns how many.
+
+        The driver writes a run in one go after its job finished, so a RUNNING run of ours is
+        never live unless two drivers share one experiment, which `bench run` does not support.
+        """
+        partial = [r.info.run_id for r in self.runs()
+                   if r.info.status == "RUNNING" and TAG + "job_key" in r.data.tags]
+        for run_id in partial:
+            self._writer().delete_run(run_id)
+        return len(partial)
+
+    def _writer(self) -> Any:
+        assert self.client is not None and self.experiment_id is not None, "writing needs create=True"
+        return self.client
+
+    @retried
+    def start(self, name: str, tags: dict[str, str], parent: str | None = None) -> str:
+        all_tags = {TAG + k: str(v) for k, v in tags.items()}
+        if parent:
+            all_tags["mlflow.parentRunId"] = parent
+        run = self._writer().create_run(self.experiment_id, run_name=name, tags=all_tags)
+        return str(run.info.run_id)
+
+    @retried
+    def log(self, run_id: str, params: dict[str, Any] | None = None,
+            metrics: dict[str, float] | None = None, step: int = 0) -> None:
+        params_list = [Param(k, str(v)[:6000]) for k, v in sorted((params or {}).items())]
+        metric_list = [Metric(k, float(v), 0, step) for k, v in sorted((metrics or {}).items())]
+        for i in range(0, max(len(params_list), 1), 100):
+            self._writer().log_batch(run_id, params=params_list[i:i + 100],
+                                     metrics=metric_list if i == 0 else [])
+
+    @retried
+    def log_curve(self, run_id: str, curve: list[dict[str, float]]) -> None:
+        """Per-step training scalars as MLflow metric histories (batched, 1000 per call)."""
+        metrics = [Metric(k, float(v), 0, step) for step, row in enumerate(curve) for k, v in row.items()]
+        for i in range(0, len(metrics), 1000):
+            self._writer().log_batch(run_id, metrics=metrics[i:i + 1000])
+
+    @retried
+    def log_file(self, run_id: str, name: str, content: bytes) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            path.write_bytes(content)
+            self._writer().log_artifact(run_id, str(path))
+
+    @retried
+    def read_file(self, run_id: str, name: str) -> bytes:
+        assert self.client is not None
+        return download_with(self.client)(run_id, name)
+
+    @retried
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self._writer().set_tag(run_id, TAG + key, value)
+
+    @retried
+    def end(self, run_id: str, status: str = "FINISHED", error: str | None = None) -> None:
+        if error is not None:
+            self._writer().set_tag(run_id, TAG + "error", error[:5000])
+            self.log_file(run_id, "traceback.txt", error.encode())
+        self._writer().set_terminated(run_id, status)
+
+    def records(self, runs: list[Any] | None = None) -> list[RunRecord]:
+        """Every evaluation run with its per-episode accuracies: the FINISHED one of each job,
+        else its latest FAILED attempt (so a failure that was retried successfully is gone).
+        ``runs``: this experiment's runs when the caller has already read them."""
+        if self.client is None:
+            return []
+        return eval_records(self.runs() if runs is None else runs, download_with(self.client))
+
+    @retried
+    def copy_run(self, run_id: str, name: str, tags: dict[str, str], parent: str | None = None) -> str:
+        """Copy a finished run of another suite into this experiment (params, tags, metric
+        histories, artifacts), tagged ``copied_from``; ``tags`` override this suite's tags."""
+        client = self._writer()
+        source = client.get_run(run_id)
+        copied = {k[len(TAG):]: v for k, v in source.data.tags.items() if k.startswith(TAG)}
+        new_id = self.start(name, {**copied, **tags, "copied_from": run_id}, parent)
+        params = [Param(k, v) for k, v in sorted(source.data.params.items())]
+        metrics = [m for key in sorted(source.data.metrics) for m in client.get_metric_history(run_id, key)]
+        for i in range(0, max(len(params), len(metrics), 1), 100):
+            client.log_batch(new_id, params=params[i:i + 100], metrics=metrics[i:i + 100])
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = client.download_artifacts(run_id, "", tmp)
+            client.log_artifacts(new_id, folder)
+        client.set_terminated(new_id, "FINISHED")
+        return new_id

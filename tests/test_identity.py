@@ -1,0 +1,133 @@
+"""Result identity end to end through the CLI with a real MLflow store (issue 12).
+
+Edited code makes finished runs stale (re-run by default, kept on request); ``--rerun`` and
+``--force`` re-run on request; a suite that repeats another suite's jobs reuses their runs
+(copied into its own experiment, so both reports are complete).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.registry import PATH_VARIABLE
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parent.parent
+SUITE = """
+name: {name}
+datasets: [{{name: glyphs, way: 5, shot: 1, query: 3}}]
+train: {{steps: 2, meta_batch: 1}}
+eval: {{episodes: 4}}
+baselines: {baselines}
+threats: [clean, {{name: gaussian_noise, params: {{severity: 2}}}}]
+"""
+
+
+def _suite(folder: Path, name: str, baselines: str) -> str:
+    path = folder / f"{name}.yaml"
+    path.write_text(SUITE.format(name=name, baselines=baselines))
+    return str(path)
+
+
+def _run(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
+    code = main(["run", *args, "--device", "cpu", "--workers", "1", "--no-progress"])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def _trained(out: str) -> int:
+    found = re.search(r"\((\d+) trained now\)", out)
+    assert found, out
+    return int(found.group(1))
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, glyphs) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def mynet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A user baseline file outside the repository (a renamed copy of ProtoNet)."""
+    from bench.registry import BASELINES
+
+    folder = tmp_path / "user_baselines"
+    folder.mkdir()
+    source = (REPO / "baselines" / "protonet.py").read_text()
+    source = source.replace('name = "protonet"', 'name = "mynet"').replace("class ProtoNet(", "class MyNet(")
+    path = folder / "mynet.py"
+    path.write_text(source)
+    monkeypatch.setenv(PATH_VARIABLE, str(folder))
+    monkeypatch.setattr(BASELINES, "_loaded", False)
+    yield path
+    BASELINES._items.pop("mynet", None)  # type: ignore[attr-defined]
+
+
+def test_edited_baseline_code_makes_its_runs_stale(workdir: Path, mynet: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    suite = _suite(workdir, "mine", "[mynet, protonet]")
+    code, out = _run(capsys, suite)
+    assert code == 0 and _trained(out) == 2
+    assert main(["run", suite, "--dry-run"]) == 0
+    assert capsys.readouterr().out.count("[finished]") == 6
+
+    mynet.write_text(mynet.read_text().replace("return", "return  ", 1))  # any edit of the code
+    assert main(["run", suite, "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert plan.count("stale: code changed since it ran") == 1 and str(mynet) in plan  # mynet's train job
+    assert plan.count("to run: retrained") == 2 and plan.count("[finished]") == 3  # protonet untouched
+
+    code, out = _run(capsys, suite, "--reuse-stale")
+    assert code == 0 and _trained(out) == 0
+    from bench.tracking import Tracker
+
+    kept = [r for r in Tracker(None, "mine", create=False).runs() if "bench.kept_stale" in r.data.tags]
+    assert len(kept) == 3 and {r.data.tags["bench.label"] for r in kept} == {"mynet"}  # recorded as such
+
+    code, out = _run(capsys, suite)
+    assert code == 0 and _trained(out) == 1 and "rerun   mynet" in out and "stale" in out
+    code, out = _run(capsys, suite)
+    assert code == 0 and _trained(out) == 0
+
+
+def test_rerun_and_force_repeat_finished_jobs(workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    suite = _suite(workdir, "again", "[protonet, maml]")
+    assert _trained(_run(capsys, suite)[1]) == 2
+    code, out = _run(capsys, suite, "--rerun", "maml")
+    assert code == 0 and _trained(out) == 1 and "--rerun maml" in out
+    code, out = _run(capsys, suite, "--rerun", "gaussian*")
+    assert code == 0 and _trained(out) == 0 and out.count("rerun   gaussian_noise") == 2
+    code, out = _run(capsys, suite, "--force")
+    assert code == 0 and _trained(out) == 2
+    code, out = _run(capsys, suite, "--rerun", "resnet")
+    assert code == 2 and "--rerun 'resnet' matches no job" in out and "Traceback" not in out
+
+
+def test_a_copied_suite_reuses_the_runs_of_the_first(workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    first = _suite(workdir, "first", "[protonet]")
+    assert _trained(_run(capsys, first)[1]) == 1
+    second = _suite(workdir, "second", "[protonet, maml]")
+    assert main(["run", second, "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert plan.count("[reused from suite 'first']") == 3 and "1 train" not in plan
+    code, out = _run(capsys, second)
+    assert code == 0 and _trained(out) == 1  # only maml is new
+    from bench.tracking import Tracker
+
+    def per_episode(name: str) -> dict[tuple[str, str], list[float]]:
+        return {(r.tags["label"], r.tags["threat_label"]): r.per_episode
+                for r in Tracker(None, name, create=False).records()}
+
+    copied, original = per_episode("second"), per_episode("first")
+    assert len(copied) == 4 and all(copied[key] == original[key] for key in original)
+    for name in (first, second):
+        assert main(["report", name, "--format", "md"]) == 0
+        assert "missing" not in capsys.readouterr().out
+    assert _trained(_run(capsys, second)[1]) == 0
