@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from baselines._adversarial import AdversarialMAML, attacked_model, logits
 from baselines._common import Params, inner_loop, named_params
 from bench.data.episodes import Episode
+from bench.fields import count, pixels
 from bench.seeding import derive_seed
 
 
@@ -37,14 +38,14 @@ class ADMLConfig:
     """
 
     inner_lr: float = 0.4
-    inner_steps: int = 1
-    test_inner_steps: int = 3
+    inner_steps: int = count(1)
+    test_inner_steps: int = count(3)
     meta_lr: float = 1e-3
     first_order: bool = False
     attack: Literal["fgsm", "pgd"] = "fgsm"
-    attack_eps: float = 2 / 255
-    attack_alpha: float = 1 / 255
-    attack_steps: int = 3
+    attack_eps: float = pixels(2 / 255)
+    attack_alpha: float = pixels(1 / 255)
+    attack_steps: int = count(3)
 
 
 class ADML(AdversarialMAML):

@@ -23,6 +23,7 @@ from baselines._common import Params, buffers_copy, fast_forward, linear_head_ne
 from baselines.maml import FastWeightClassifier
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
+from bench.fields import count
 
 HEAD = "1."  # the head's parameter-name prefix in ``Sequential(backbone, head)``
 
@@ -38,8 +39,8 @@ class ANILConfig:
     """
 
     inner_lr: float = 0.4
-    inner_steps: int = 1
-    test_inner_steps: int = 3
+    inner_steps: int = count(1)
+    test_inner_steps: int = count(3)
     meta_lr: float = 1e-3
     first_order: bool = False
 

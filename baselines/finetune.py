@@ -22,6 +22,7 @@ from baselines._common import class_means, minimise
 from baselines._metric import cosine_logits, paper_cosine_scale
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
+from bench.fields import bounded, count
 
 Head = dict[str, torch.Tensor]
 
@@ -46,14 +47,14 @@ class FineTuneConfig:
     """
 
     classifier: Literal["linear", "cosine"] = "linear"
-    num_classes: int = 4112
+    num_classes: int = count(4112)
     lr: float = 1e-3
     cosine_scale: float = 0.0
-    epochs: int = 100
-    batch_size: int = 4
+    epochs: int = count(100)
+    batch_size: int = count(4)
     finetune_lr: float = 0.01
-    momentum: float = 0.9
-    dampening: float = 0.9
+    momentum: float = bounded(0.9, 0, 1)
+    dampening: float = bounded(0.9, 0, 1)
     weight_decay: float = 1e-3
     seed: int = 0
 
@@ -173,6 +174,7 @@ class FineTune(Baseline):
     name = "finetune"
     paper = "Chen et al. 2019, A Closer Look at Few-shot Classification (Baseline, Baseline++)"
     Config = FineTuneConfig
+    any_way = True  # pre-trains over num_classes, fits a new n_way head per task: any training way
 
     def __init__(self, config: FineTuneConfig, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         super().__init__(config, backbone, n_way, device)

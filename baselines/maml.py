@@ -39,6 +39,7 @@ from baselines._common import (
 )
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
+from bench.fields import count
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,8 @@ class MAMLConfig:
     """
 
     inner_lr: float = 0.4
-    inner_steps: int = 1
-    test_inner_steps: int = 3
+    inner_steps: int = count(1)
+    test_inner_steps: int = count(3)
     meta_lr: float = 1e-3
     first_order: bool = False
     checkpoint_inner: bool = False

@@ -46,6 +46,7 @@ from baselines._common import Params, fast_forward, linear_head_net, named_param
 from baselines.maml import FastWeightClassifier
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
+from bench.fields import count
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class MAMLPlusPlusConfig:
         total_epochs, iters_per_epoch: the cosine period is their product (100 x 500).
     """
 
-    inner_steps: int = 5
+    inner_steps: int = count(5)
     init_inner_lr: float = 0.1
     learn_inner_lr: bool = True
     per_step_bn: bool = True
@@ -69,8 +70,8 @@ class MAMLPlusPlusConfig:
     first_order_epochs: int = 50
     meta_lr: float = 1e-3
     min_meta_lr: float = 1e-5
-    total_epochs: int = 100
-    iters_per_epoch: int = 500
+    total_epochs: int = count(100)
+    iters_per_epoch: int = count(500)
 
 
 def multi_step_weights(steps: int, epoch: int, msl_epochs: int) -> list[float]:

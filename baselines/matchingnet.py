@@ -20,6 +20,7 @@ from baselines._common import episode_mean, minimise
 from baselines._metric import matching_log_probs
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
+from bench.fields import count
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class MatchingNetConfig:
 
     lr: float = 1e-3
     fce: bool = False
-    fce_steps: int = 5
+    fce_steps: int = count(5)
 
 
 class FullContextEmbedding(nn.Module):
@@ -107,6 +108,7 @@ class MatchingNet(Baseline):
     name = "matchingnet"
     paper = "Vinyals et al. 2016, Matching Networks for One Shot Learning"
     Config = MatchingNetConfig
+    any_way = True  # attention over the support set: any way
 
     def __init__(self, config: MatchingNetConfig, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         super().__init__(config, backbone, n_way, device)

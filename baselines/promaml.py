@@ -39,6 +39,7 @@ from baselines._common import Params, buffers_copy, fast_forward, linear_head_ne
 from baselines.maml import FastWeightClassifier
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
+from bench.fields import count
 
 Vector = list[torch.Tensor]  # a point in parameter space, one tensor per parameter
 
@@ -57,9 +58,9 @@ class ProMAMLConfig:
 
     prior_precision: float = 2.0
     inner_lr: float = 0.1
-    inner_steps: int = 16
-    test_inner_steps: int = 16
-    cg_steps: int = 5
+    inner_steps: int = count(16)
+    test_inner_steps: int = count(16)
+    cg_steps: int = count(5)
     implicit: bool = True
     meta_lr: float = 1e-3
 

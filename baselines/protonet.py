@@ -17,6 +17,7 @@ from torch import nn
 from baselines._common import class_means, episode_mean, minimise, squared_distances
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
+from bench.fields import count
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class ProtoNetConfig:
     """
 
     lr: float = 1e-3
-    lr_halve_every: int = 2000
+    lr_halve_every: int = count(2000)
 
 
 class PrototypeClassifier(TaskModel):
@@ -53,6 +54,7 @@ class ProtoNet(Baseline):
     name = "protonet"
     paper = "Snell et al. 2017, Prototypical Networks for Few-shot Learning"
     Config = ProtoNetConfig
+    any_way = True  # prototypes are the support class means: any way
 
     def __init__(self, config: ProtoNetConfig, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         super().__init__(config, backbone, n_way, device)

@@ -20,6 +20,7 @@ from baselines._common import episode_mean, minimise
 from baselines._metric import ridge_woodbury, with_bias_column
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
+from bench.fields import count
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class R2D2Config:
     """
 
     lr: float = 5e-3
-    lr_halve_every: int = 2000
+    lr_halve_every: int = count(2000)
     init_lambda: float = 50.0
     learn_lambda: bool = True
     init_scale: float = 1e-4
@@ -105,6 +106,7 @@ class R2D2(Baseline):
     name = "r2d2"
     paper = "Bertinetto et al. 2019, Meta-learning with differentiable closed-form solvers"
     Config = R2D2Config
+    any_way = True  # the ridge head is solved from the support set: any way
 
     def __init__(self, config: R2D2Config, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         super().__init__(config, backbone, n_way, device)

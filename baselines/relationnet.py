@@ -20,6 +20,7 @@ from bench.backbones import BnStats, conv_block, cpu_layout
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
 from bench.errors import BenchError
+from bench.fields import count
 
 UNPOOLED_STAGES = 2  # the paper's embedding pools in its first two blocks only
 
@@ -34,9 +35,9 @@ class RelationNetConfig:
     """
 
     lr: float = 1e-3
-    lr_halve_every: int = 100000
-    hidden: int = 64
-    fc_hidden: int = 8
+    lr_halve_every: int = count(100000)
+    hidden: int = count(64)
+    fc_hidden: int = count(8)
 
 
 def feature_maps(backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -137,6 +138,7 @@ class RelationNet(Baseline):
     name = "relationnet"
     paper = "Sung et al. 2018, Learning to Compare: Relation Network for Few-Shot Learning"
     Config = RelationNetConfig
+    any_way = True  # relation scores against support class maps: any way
 
     def __init__(self, config: RelationNetConfig, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         super().__init__(config, backbone, n_way, device)

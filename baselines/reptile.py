@@ -35,6 +35,7 @@ from baselines._common import Params, buffers_copy, fast_forward, linear_head_ne
 from baselines.maml import FastWeightClassifier
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
+from bench.fields import bounded, count
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,12 @@ class ReptileConfig:
 
     inner_optimizer: Literal["adam", "sgd"] = "adam"
     inner_lr: float = 1e-3
-    adam_beta1: float = 0.0
-    adam_beta2: float = 0.999
-    inner_steps: int = 5
-    test_inner_steps: int = 50
+    adam_beta1: float = bounded(0.0, 0, 1)
+    adam_beta2: float = bounded(0.999, 0, 1)
+    inner_steps: int = count(5)
+    test_inner_steps: int = count(50)
     outer_step: float = 1.0
-    anneal_steps: int = 100_000
+    anneal_steps: int = count(100_000)
     train_on_query: bool = True
 
 

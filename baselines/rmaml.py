@@ -29,6 +29,7 @@ from torch import nn
 from baselines._adversarial import AdversarialMAML, attacked_model, logits
 from baselines._common import inner_loop, named_params
 from bench.data.episodes import Episode
+from bench.fields import count, pixels
 from bench.seeding import derive_seed
 
 PAPER_BETA = {"at": 0.2, "trades": 5.0}
@@ -45,16 +46,16 @@ class RMAMLConfig:
     """
 
     inner_lr: float = 0.4
-    inner_steps: int = 1
-    test_inner_steps: int = 3
+    inner_steps: int = count(1)
+    test_inner_steps: int = count(3)
     meta_lr: float = 1e-3
     first_order: bool = False
     outer_loss: Literal["at", "trades"] = "at"
     beta: float | None = None
     attack: Literal["fgsm", "pgd"] = "pgd"
-    attack_eps: float = 2 / 255
-    attack_alpha: float = 1 / 255
-    attack_steps: int = 3
+    attack_eps: float = pixels(2 / 255)
+    attack_alpha: float = pixels(1 / 255)
+    attack_steps: int = count(3)
 
 
 def robust_term(clean: torch.Tensor, adversarial: torch.Tensor, labels: torch.Tensor, kind: str) -> torch.Tensor:

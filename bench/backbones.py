@@ -13,6 +13,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from bench.fields import count
 from bench.registry import BACKBONES
 
 BnStats = Literal["running", "batch"]
@@ -55,7 +56,7 @@ class Conv4Config:
             reference code does (transductive at test time).
     """
 
-    hidden: int = 64
+    hidden: int = count(64)
     bn_stats: BnStats = "running"
 
 
@@ -90,7 +91,7 @@ class ResNet12Config:
         bn_stats: ``"running"`` (inductive) or ``"batch"`` (transductive), as for `Conv4`.
     """
 
-    channels: tuple[int, ...] = (64, 160, 320, 640)
+    channels: tuple[int, ...] = count((64, 160, 320, 640))  # each >= 1
     negative_slope: float = 0.1
     bn_stats: BnStats = "running"
 

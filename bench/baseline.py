@@ -56,6 +56,9 @@ class Baseline(ABC):
             statistics); suite values override them.
         transductive: True when predictions for one query depend on the other queries
             (attacks then perturb whole query batches).
+        any_way: True when the model handles episodes of any way (a metric head built from the
+            support set); False when a head is sized by the evaluation way ``n_way`` (the MAML
+            family's linear layer), so validation refuses a different training way.
     """
 
     name: ClassVar[str]
@@ -63,6 +66,7 @@ class Baseline(ABC):
     Config: ClassVar[type] = NoConfig
     backbone_defaults: ClassVar[dict[str, Any]] = {}
     transductive: ClassVar[bool] = False
+    any_way: ClassVar[bool] = False
 
     def __init__(self, config: Any, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         self.config = config

@@ -106,10 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: unfinished runs were marked KILLED; run the same command to resume.",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print("interrupted: finished jobs are recorded, unfinished ones are not; run the same command to "
+              "resume.", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 130))
     except BrokenPipeError:
         return _closed_pipe()
 

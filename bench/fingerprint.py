@@ -32,8 +32,8 @@ PACKAGES = ("bench", "baselines")
 # without also changing a job key (configs are hashed into keys).
 BOOKKEEPING = ("bench.cli", "bench.commands", "bench.config", "bench.params", "bench.registry",
                "bench.tracking", "bench.recording", "bench.report", "bench.scheduler", "bench.progress",
-               "bench.errors", "bench.environment", "bench.scaffold", "bench.fingerprint", "bench.suite",
-               "bench.labels", "bench.store")
+               "bench.errors", "bench.environment", "bench.scaffold", "bench.fingerprint", "bench.fields",
+               "bench.labels", "bench.suite_types", "bench.suite_parse", "bench.suite_checks", "bench.suite_yaml")
 ENTRY = "bench.worker"
 
 
@@ -56,8 +56,10 @@ def changed_files(recorded: str, current: Fingerprint) -> list[str]:
     return sorted(path for path in old.keys() | new.keys() if old.get(path) != new.get(path))
 
 
-def for_classes(classes: list[type]) -> Fingerprint:
-    """The fingerprint of the worker entry point and the modules defining ``classes``."""
+@functools.cache
+def for_classes(classes: tuple[type, ...]) -> Fingerprint:
+    """The fingerprint of the worker entry point and the modules defining ``classes``
+    (cached: a plan of 10,000 jobs has a few dozen distinct class sets)."""
     roots = {_module_file(ENTRY), *(Path(inspect.getfile(cls)).resolve() for cls in classes)}
     files = sorted({path for root in roots if root is not None for path in _closure(root)}, key=_display)
     hashes = tuple((_display(path), _file_hash(path)) for path in files)
@@ -66,9 +68,8 @@ def for_classes(classes: list[type]) -> Fingerprint:
 
 def clear_cache() -> None:
     """Forget file hashes and import graphs (call when the code on disk may have changed)."""
-    _file_hash.cache_clear()
-    _imports.cache_clear()
-    _closure.cache_clear()
+    for cached in (_file_hash, _imports, _closure, for_classes):
+        cached.cache_clear()
 
 
 def _display(path: Path) -> str:
@@ -149,21 +150,21 @@ def _file_hash(path: Path) -> str:
 
 def train_fingerprint(job: TrainJob) -> Fingerprint:
     """The code a train job runs: worker, baseline, backbone, data source, training attack."""
-    from bench.registry import BACKBONES, BASELINES, DATASETS, THREATS
-
-    variant = job.variant
-    classes = [BASELINES.get(variant.baseline.name), DATASETS.get(job.data.name)]
-    classes.append(BACKBONES.get(variant.backbone.name))
-    if variant.train.adversarial != "none":
-        classes.append(THREATS.get(variant.train.adversarial))
-    return for_classes(classes)
+    return for_classes(_train_classes(job))
 
 
 def eval_fingerprint(job: EvalJob) -> Fingerprint:
     """The code an evaluation runs: its train job's code plus the threat's module."""
     from bench.registry import THREATS
 
-    train = train_fingerprint(job.train)
-    threat = for_classes([THREATS.get(job.threat.name)])
-    files = tuple(sorted(set(train.files) | set(threat.files)))
-    return Fingerprint(hashlib.sha256(repr(files).encode()).hexdigest()[:16], files)
+    return for_classes((*_train_classes(job.train), THREATS.get(job.threat.name)))
+
+
+def _train_classes(job: TrainJob) -> tuple[type, ...]:
+    from bench.registry import BACKBONES, BASELINES, DATASETS, THREATS
+
+    variant = job.variant
+    classes = [BASELINES.get(variant.baseline.name), DATASETS.get(job.data.name), BACKBONES.get(variant.backbone.name)]
+    if variant.train.adversarial != "none":
+        classes.append(THREATS.get(variant.train.adversarial))
+    return tuple(classes)

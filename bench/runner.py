@@ -29,6 +29,7 @@ from bench.evaluate import evaluate_threat, threat_seeds
 from bench.plan import EvalJob, TrainJob, component_identity, episode_seed, stable_key
 from bench.registry import BASELINES, DATASETS, THREATS
 from bench.seeding import derive_seed, generator, torch_rng
+from bench.threats.base import target_dataset
 
 
 class TrainingDiverged(RuntimeError):
@@ -140,7 +141,7 @@ def episode_set(suite: Suite, job: TrainJob, threat_config: object, device: str)
     """The fixed test episodes for an eval job: the train data set's, or, for a domain-shift
     threat, the target data set's, converted to the train data's channels and size."""
     d, settings = job.data, suite.eval
-    target = getattr(threat_config, "dataset", None)
+    target = target_dataset(threat_config)
     if target is None:
         dataset = load_dataset(d.name, d.image_size, device)
         seed = episode_seed(suite, d, job.seed)

@@ -131,3 +131,35 @@ def test_a_copied_suite_reuses_the_runs_of_the_first(workdir: Path, capsys: pyte
         assert main(["report", name, "--format", "md"]) == 0
         assert "missing" not in capsys.readouterr().out
     assert _trained(_run(capsys, second)[1]) == 0
+
+
+def test_variants_that_differ_in_training_are_separate_rows(workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    """Before, ``[protonet, {name: protonet, train: {steps: 3}}]`` ran 2 train jobs and the report
+    showed one ``protonet`` row built from one of them."""
+    suite = _suite(workdir, "ablation", "[protonet, {name: protonet, train: {steps: 3}}]")
+    code, out = _run(capsys, suite)
+    assert code == 0 and _trained(out) == 2
+    assert main(["report", suite, "--format", "json"]) == 0
+    capsys.readouterr()
+    import json
+
+    data = json.loads((workdir / "reports" / "ablation" / "leaderboard.json").read_text())
+    assert data["tables"][0]["rows"] == ["protonet", "protonet[train.steps=3]"]
+    cells = {(c["baseline"], c["column"]): c for c in data["cells"]}
+    assert all(cells[(row, "clean")]["status"] == "ok" for row in data["tables"][0]["rows"])
+    from bench.tracking import Tracker
+
+    records = Tracker(None, "ablation", create=False).records()
+    by_label: dict[str, set[str]] = {}
+    for record in records:
+        by_label.setdefault(record.tags["label"], set()).add(record.tags["train_key"])
+    assert len(by_label) == 2 and all(len(keys) == 1 for keys in by_label.values())
+    assert by_label["protonet"] != by_label["protonet[train.steps=3]"]  # one identity per row
+
+
+def test_equal_labels_are_refused_naming_both_entries(workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    suite = _suite(workdir, "clash", "[protonet, {name: protonet, train: {steps: 3}, label: protonet}]")
+    assert main(["run", suite, "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "baselines[0]" in err and "baselines[1]" in err and "Traceback" not in err
+    assert not (workdir / "mlflow.db").exists()

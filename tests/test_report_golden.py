@@ -85,7 +85,8 @@ def _train_tags(train) -> dict[str, str]:
     d = train.data
     return {**ENV, "suite": "golden", "job_key": train.key, "kind": "train", "baseline": train.variant.baseline.name,
             "label": train.variant.baseline.label, "dataset": d.name, "image_size": str(d.image_size),
-            "way": str(d.way), "shot": str(d.shot), "query": str(d.query), "seed": str(train.seed)}
+            "way": str(d.way), "shot": str(d.shot), "query": str(d.query), "seed": str(train.seed),
+            "fingerprint": hashlib.sha256(train.variant.baseline.name.encode()).hexdigest()[:16]}
 
 
 def _eval_tags(job) -> dict[str, str]:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bench.config import DataSetting, Suite
+from bench.errors import BenchError
 from bench.plan import EvalJob, make_plan
 from bench.registry import THREATS
 from bench.report.aggregate import add_aggregates
@@ -98,14 +99,25 @@ def _setting(data: DataSetting, jobs: list[EvalJob], latest: dict[str, Any],
     threats = list(dict.fromkeys(j.threat for j in jobs))
     cells: dict[tuple[str, str], Cell] = {}
     finished = []
+    owners: dict[tuple[str, str, int], str] = {}
     for job in jobs:
-        cell = cells.setdefault((job.train.variant.baseline.label, job.threat.label), Cell(seeds))
+        where = (job.train.variant.baseline.label, job.threat.label)
+        _claim(owners, (*where, job.train.seed), job)
+        cell = cells.setdefault(where, Cell(seeds))
         record = _fill(cell, job, latest)
         if record is not None:
             finished.append(record)
     columns = [_column(t, [latest.get(j.key) for j in jobs if j.threat == t]) for t in threats]
     columns += add_aggregates(columns, cells, [label for label, _ in rows], seeds)
     return SettingData(data, rows, columns, cells, seeds, _facts(finished))
+
+
+def _claim(owners: dict[tuple[str, str, int], str], place: tuple[str, str, int], job: EvalJob) -> None:
+    """One job per (row, column, seed): records of two job identities never share a cell."""
+    other = owners.setdefault(place, job.key)
+    if other != job.key:
+        raise BenchError(f"jobs {other} and {job.key} would both fill row {place[0]!r}, column {place[1]!r}, "
+                         f"seed {place[2]}; give the variants distinct labels in the suite.")
 
 
 def _fill(cell: Cell, job: EvalJob, latest: dict[str, Any]) -> Any:
@@ -150,4 +162,15 @@ def _facts(records: list[Any]) -> dict[str, str]:
     return {"episodes": values(lambda r: len(r.per_episode)),
             "hashes": values(lambda r: r.tags.get("episodes_hash", "")[:12]),
             "devices": values(lambda r: r.tags.get("device", "unknown")),
-            "code": values(lambda r: r.tags.get("code_version", "unknown"))}
+            "code": values(lambda r: r.tags.get("code_version", "unknown")),
+            "fingerprints": _per_label(records, lambda r: r.tags.get("fingerprint") or "none"),
+            "kept_stale": _per_label([r for r in records if r.tags.get("kept_stale")],
+                                     lambda r: r.tags.get("threat_label", ""))}
+
+
+def _per_label(records: list[Any], get: Any) -> str:
+    """``label: a, b; label2: c`` over the records (the code fingerprints behind each row)."""
+    grouped: dict[str, set[str]] = {}
+    for record in records:
+        grouped.setdefault(record.tags.get("label", ""), set()).add(str(get(record)))
+    return "; ".join(f"{label}: {', '.join(sorted(found))}" for label, found in sorted(grouped.items()))

@@ -112,22 +112,25 @@ def report(args: argparse.Namespace) -> int:
 
 
 def _report_all(args: argparse.Namespace, filters: Filters, options: Options) -> int:
-    from bench.report.index import SuiteEntry, render_index
-    from bench.tracking import resolve_uri
+    """Every shipped suite with records; then the index and the README's figures, from the reports."""
+    from bench.config import REPO_ROOT
+    from bench.report.index import figures_block, render_index, rewrite_readme, written_reports
 
-    entries = []
-    for name in shipped_suites():
+    suites = {load_suite(stem).name: stem for stem in shipped_suites()}
+    names, notes = list(suites), {}
+    for name, stem in suites.items():
         try:
-            made = _one(name, args, filters, options)
+            _one(stem, args, filters, options)
         except NoMatchingJobs:
-            entries.append(SuiteEntry(load_suite(name).name, None, "no job matches the filters"))
-            continue
-        entries.append(SuiteEntry(made.suite.name, made) if made else SuiteEntry(load_suite(name).name, None))
+            notes[name] = "no job matches the filters"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    reports = written_reports(out, names)
     index = out / "README.md"
-    index.with_name("README.md.tmp").write_text(render_index(entries, command_line(args),
-                                                             resolve_uri(args.tracking_uri)), encoding="utf-8")
+    index.with_name("README.md.tmp").write_text(render_index(names, reports, notes), encoding="utf-8")
     index.with_name("README.md.tmp").replace(index)
-    print(f"wrote {index}; not run: {', '.join(e.name for e in entries if e.report is None) or 'none'}")
+    print(f"wrote {index}; no report: {', '.join(n for n in names if n not in reports) or 'none'}")
+    if out.resolve() == (REPO_ROOT / "reports").resolve() and rewrite_readme(REPO_ROOT / "README.md",
+                                                                           figures_block(reports)):
+        print(f"wrote the figures of {REPO_ROOT / 'README.md'}")
     return 0

@@ -1,49 +1,122 @@
-"""``reports/README.md``: every shipped suite with its headline tables (``bench report --all``)."""
+"""``reports/README.md`` and the README's figures, made from the written reports alone.
+
+Both are excerpts of the suites' own ``leaderboard.md`` and ``leaderboard.json`` files as
+`bench report` wrote them, never numbers typed or recomputed elsewhere, so every figure they
+show is a figure of a report made from a real run, with that report's provenance beside it.
+A suite whose records are not in the store keeps its last written report (and says so by its
+provenance line); a suite never reported is listed as not run.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from bench.report.model import Report
-from bench.report.tables import markdown_table, md_mark
-from bench.report.text import RULES, TIE, table_rows, title
+from bench.report.tables import markdown_table
+
+BEGIN = "<!-- figures:begin: written by `bench report --all` from reports/*/leaderboard.md; do not edit -->"
+END = "<!-- figures:end -->"
+README_COLUMNS = 10  # wider tables are linked from the README, not copied into it
 
 
 @dataclass(frozen=True)
-class SuiteEntry:
-    """One line of the index: a suite and its report, or why it has none."""
+class WrittenReport:
+    """A suite's report as written in ``reports/<suite>/``: its Markdown and its JSON."""
 
     name: str
-    report: Report | None
-    status: str = "not run"
+    markdown: str
+    data: dict[str, Any]
+
+    @property
+    def summary(self) -> str:
+        cells, tables = self.data["cells"], len(self.data["tables"])
+        done = sum(1 for c in cells if c["status"] == "ok")
+        return f"{tables} table{'s' * (tables != 1)}, {done} of {len(cells)} cells complete"
+
+    @property
+    def provenance(self) -> str:
+        codes = sorted({t["facts"]["code"] for t in self.data["tables"]})
+        text = f"`{self.data['generated_by']}` from `{self.data['tracking_uri']}`, code {', '.join(codes)}"
+        if any("fingerprints" not in t["facts"] for t in self.data["tables"]):
+            text += (" (its runs predate code fingerprints and label-free job keys, which seed every job: "
+                     "the code of today gives other numbers until the suite is re-run)")
+        return text
 
 
-def _summary(report: Report) -> str:
-    cells = [c for t in report.tables for c in t.cells.values()]
-    finished = sum(1 for c in cells if c.status == "ok")
-    tables = len(report.tables)
-    return f"{tables} table{'s' * (tables != 1)}, {finished} of {len(cells)} cells complete"
+def written_reports(out: Path, names: list[str]) -> dict[str, WrittenReport]:
+    """The reports present in ``out`` for the suites ``names``."""
+    found = {}
+    for name in names:
+        folder = out / name
+        if (folder / "leaderboard.md").is_file() and (folder / "leaderboard.json").is_file():
+            found[name] = WrittenReport(name, (folder / "leaderboard.md").read_text(encoding="utf-8"),
+                                        json.loads((folder / "leaderboard.json").read_text(encoding="utf-8")))
+    return found
 
 
-def render_index(entries: list[SuiteEntry], command: str, uri: str) -> str:
-    """The index text: a status table, then each suite's main tables with their CI rule."""
+def headline_tables(report: WrittenReport, level: str, max_columns: int = 0) -> list[str]:
+    """Each table of the report's Markdown (its ``## `` heading and table lines), re-headed at
+    ``level``; a table wider than ``max_columns`` (when set) is named, not copied."""
+    out: list[str] = []
+    for heading, table in _sections(report.markdown):
+        columns = table[0].count("|") - 1 if table else 0
+        body = table if not max_columns or columns <= max_columns else [
+            f"({columns - 1} result columns: see [the report](reports/{report.name}/leaderboard.md))"]
+        out += [f"{level} {heading}", "", *body, ""]
+    return out
+
+
+def _sections(markdown: str) -> list[tuple[str, list[str]]]:
+    """(heading, table lines) of every ``## `` section of a leaderboard.md."""
+    sections: list[tuple[str, list[str]]] = []
+    for line in markdown.splitlines():
+        if line.startswith("## "):
+            sections.append((line[3:], []))
+        elif sections and line.startswith("|") and (not sections[-1][1] or sections[-1][1][-1] != ""):
+            sections[-1][1].append(line)
+        elif sections and sections[-1][1] and line.strip() == "":
+            sections[-1][1].append("")  # the table ended: later "|" lines are other tables
+    return [(heading, [line for line in table if line]) for heading, table in sections]
+
+
+def render_index(names: list[str], reports: dict[str, WrittenReport], notes: dict[str, str]) -> str:
+    """The index text: a status table, then each suite's tables with their provenance."""
+    status = [[name, reports[name].summary if name in reports else notes.get(name, "not run"),
+               f"[{name}/leaderboard.md]({name}/leaderboard.md)" if name in reports else "–"] for name in names]
     lines = ["# fewshot-bench leaderboards", "",
              "Few-shot accuracy (%) of every shipped suite on fixed test episodes shared by every baseline and "
              "threat. Each suite's folder holds its full report: Markdown, LaTeX, CSV, JSON, an HTML page and plots.",
-             "", markdown_table(["suite", "status", "report"], [
-                 [e.name, _summary(e.report) if e.report else e.status,
-                  f"[{e.name}/leaderboard.md]({e.name}/leaderboard.md)" if e.report else "–"] for e in entries]), ""]
-    for entry in entries:
-        if entry.report is None:
-            continue
-        lines += [f"## {entry.name}", ""]
-        if entry.report.suite.description:
-            lines += [entry.report.suite.description.strip(), ""]
-        for table in entry.report.tables:
-            lines += [f"### {title(table.data.setting)}", "",
-                      markdown_table(*table_rows(table, entry.report.published, md_mark)), ""]
-            lines += [f"- cells: {RULES[r].format(level=table.options.level)}" for r in table.rules]
-            lines += [f"- bold: significantly best (paired test, Holm-corrected); {TIE}: tied with the best; "
-                      f"details in [{entry.name}/leaderboard.md]({entry.name}/leaderboard.md)", ""]
-    lines += [f"Generated by `{command}` from the MLflow store `{uri}`; do not edit by hand.", ""]
+             "", markdown_table(["suite", "status", "report"], status), ""]
+    for name, report in reports.items():
+        lines += [f"## {name}", "", *headline_tables(report, "###"),
+                  f"Made by {report.provenance}; marks and notes in [{name}/leaderboard.md]({name}/leaderboard.md).",
+                  ""]
+    lines += ["Generated by `bench report --all` from the reports in this folder; do not edit by hand.", ""]
     return "\n".join(lines)
+
+
+def figures_block(reports: dict[str, WrittenReport]) -> str:
+    """The README's measured figures: every committed report's tables with their provenance."""
+    lines = [BEGIN, ""]
+    for name, report in reports.items():
+        lines += [f"#### {name} ([report](reports/{name}/leaderboard.md))", "",
+                  *headline_tables(report, "#####", README_COLUMNS),
+                  f"Made by {report.provenance}.", ""]
+    return "\n".join([*lines, END])
+
+
+def rewrite_readme(readme: Path, block: str) -> bool:
+    """Replace the marked block of ``readme``; False (untouched) when it has no markers."""
+    if not readme.is_file():
+        return False
+    text = readme.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
+    if not pattern.search(text):
+        return False
+    temporary = readme.with_name(readme.name + ".tmp")
+    temporary.write_text(pattern.sub(lambda _: block, text, count=1), encoding="utf-8")
+    temporary.replace(readme)
+    return True

@@ -128,6 +128,9 @@ def notes(table: TableResult, published: dict[tuple[str, str], Published]) -> li
     lines += _derived_notes(table)
     lines.append(f"test episodes per seed: {facts['episodes']}; seeds: {', '.join(map(str, table.data.seeds))}; "
                  f"episode-set hash: {facts['hashes']}; device: {facts['devices']}; code: {facts['code']}")
+    lines.append(f"code fingerprints (bench.fingerprint) behind the cells: {facts['fingerprints'] or 'none'}")
+    if facts["kept_stale"]:
+        lines.append(f"stale results kept by --reuse-stale (made by older code): {facts['kept_stale']}")
     for (label, setting), paper in sorted(published.items()):
         if setting == table.data.setting.label and paper.source:
             lines.append(f"paper ({label}): {paper.source}")

@@ -8,6 +8,7 @@ from bench.config import Suite, data_needed
 from bench.plan import Plan, make_plan
 from bench.progress import Progress
 from bench.registry import DATASETS
+from bench.scheduler import stopping
 from bench.scheduler.dag import Driver, JobOutcome, summary
 from bench.scheduler.resume import ResumeOptions
 from bench.tracking import Tracker
@@ -66,12 +67,13 @@ def run_suite(suite: Suite, tracking_uri: str | None, options: RunOptions,
 
     fingerprint.clear_cache()  # the code on disk may have changed since this process read it
     check_data(suite)
-    backend = make_backend(options, data_needed(suite))  # workers warm up while the driver plans
-    try:
-        tracker = Tracker(tracking_uri, suite.name)
-        driver = Driver(plan or make_plan(suite), tracker, backend, options.retries, progress or Progress(),
-                        options.resume)
-    except BaseException:
-        backend.shutdown(kill=True)  # type: ignore[attr-defined]
-        raise
-    return driver.run()
+    with stopping.handled():
+        backend = make_backend(options, data_needed(suite))  # workers warm up while the driver plans
+        try:
+            tracker = Tracker(tracking_uri, suite.name)
+            driver = Driver(plan or make_plan(suite), tracker, backend, options.retries, progress or Progress(),
+                            options.resume)
+        except BaseException:
+            backend.shutdown(kill=True)  # type: ignore[attr-defined]
+            raise
+        return driver.run()

@@ -20,6 +20,7 @@ from bench.plan import EvalJob, Plan, TrainJob
 from bench.progress import Progress
 from bench.recording import eval_tags, record_eval, record_failure, record_train, train_tags
 from bench.runner import TrainResult
+from bench.scheduler import stopping
 from bench.scheduler.resume import Decision, ResumeOptions, decide
 from bench.tracking import CHECKPOINT, Tracker
 
@@ -65,7 +66,10 @@ class Driver:
         self.tracker.delete_partial()
         self.decisions = decide(self.plan, self.tracker.finished_runs(), self.tracker.experiment_id, self.resume)
         for job in self.plan.train_jobs:
+            stopping.check()
             self._enqueue_job(job)
+        self.progress.line(f"{self.plan.suite.name}: running {len(self.queue)} jobs on "
+                           f"{self.backend.capacity} slots")
         total = len(self.queue) + sum(o.pending for o in self.outcomes.values()
                                       if self.decisions[o.job.key].action != "run")
         with self.progress.bar(total, f"{self.plan.suite.name}: jobs") as tick:
@@ -121,7 +125,10 @@ class Driver:
                 fn = worker.run_train if isinstance(task.job, TrainJob) else worker.run_eval
                 future, where = self.backend.submit(fn, *args)
                 self.running[future] = (task, where)
-            done, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+            done: set[Future] = set()
+            while not done:
+                stopping.check()
+                done, _ = wait(list(self.running), timeout=stopping.POLL_SECONDS, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: self.running[f][0].job.key):
                 task, where = self.running.pop(future)
                 self._finish(task, where, _result(future, task))

@@ -25,6 +25,7 @@ from torch import nn
 from torch.func import functional_call
 
 from bench.data.episodes import Episode
+from bench.fields import bounded, count, pixels
 from bench.registry import THREATS
 from bench.seeding import torch_rng
 from bench.threats import blockwise
@@ -130,7 +131,7 @@ class QueryAttack(Threat):
 class FGSMConfig:
     """Attributes: eps: L-inf radius in [0, 1] pixel units."""
 
-    eps: float = 8 / 255
+    eps: float = pixels(8 / 255)
 
 
 @THREATS.register("fgsm")
@@ -155,9 +156,9 @@ class PGDConfig:
         random_start: start from a uniform point in the eps-ball (Madry et al. 2018).
     """
 
-    eps: float = 8 / 255
-    alpha: float = 2 / 255
-    steps: int = 20
+    eps: float = pixels(8 / 255)
+    alpha: float = pixels(2 / 255)
+    steps: int = count(20)
     random_start: bool = True
 
 
@@ -187,7 +188,7 @@ class PGDL2Config:
 
     eps: float = 0.5
     alpha: float = 0.125
-    steps: int = 20
+    steps: int = count(20)
     random_start: bool = True
 
 
@@ -221,9 +222,9 @@ class MIFGSMConfig:
         eps: L-inf radius. alpha: step size. steps: iterations T. decay: momentum mu.
     """
 
-    eps: float = 8 / 255
-    alpha: float = 0.8 / 255
-    steps: int = 10
+    eps: float = pixels(8 / 255)
+    alpha: float = pixels(0.8 / 255)
+    steps: int = count(10)
     decay: float = 1.0
 
 
@@ -265,8 +266,8 @@ class CWConfig:
 
     c: float = 1.0
     kappa: float = 0.0
-    steps: int = 100
-    lr: float = 0.01
+    steps: int = count(100)
+    lr: float = bounded(0.01, above=0)
     eps: float = 0.5
 
 
@@ -302,11 +303,11 @@ class APGDConfig:
     steps: iterations (100). n_restarts: random restarts (1). rho: step-size checkpoint ratio (0.75).
     """
 
-    eps: float = 8 / 255
+    eps: float = pixels(8 / 255, when=("norm", "Linf"))
     norm: Norm = "Linf"
-    steps: int = 100
-    n_restarts: int = 1
-    rho: float = 0.75
+    steps: int = count(100)
+    n_restarts: int = count(1)
+    rho: float = bounded(0.75, above=0, high=1)
 
 
 class _APGD(QueryAttack):
@@ -338,6 +339,7 @@ class APGDDLR(_APGD):
 
     name = "apgd_dlr"
     loss = "dlr"
+    min_way = 3  # the DLR loss divides by z_1 - z_3
 
 
 @dataclass(frozen=True)
@@ -347,11 +349,11 @@ class SquareConfig:
     n_restarts: restarts (1). loss: margin (paper) or ce.
     """
 
-    eps: float = 8 / 255
+    eps: float = pixels(8 / 255, when=("norm", "Linf"))
     norm: Norm = "Linf"
-    n_queries: int = 5000
-    p_init: float = 0.8
-    n_restarts: int = 1
+    n_queries: int = count(5000)
+    p_init: float = bounded(0.8, above=0, high=1)
+    n_restarts: int = count(1)
     loss: Literal["margin", "ce"] = "margin"
 
 
@@ -375,10 +377,10 @@ class AutoAttackConfig:
     steps: iterations of APGD-CE, APGD-T and FAB-T (100). n_queries: Square's queries (5000).
     """
 
-    eps: float = 8 / 255
+    eps: float = pixels(8 / 255, when=("norm", "Linf"))
     norm: Norm = "Linf"
-    steps: int = 100
-    n_queries: int = 5000
+    steps: int = count(100)
+    n_queries: int = count(5000)
 
 
 @THREATS.register("autoattack")

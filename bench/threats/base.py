@@ -8,6 +8,7 @@ episode gets the same perturbation in every run and for every baseline.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -29,13 +30,16 @@ class Threat(ABC):
         name: key used in suites and reports.
         kind: one of `KINDS` (groups columns in reports).
         source: citation of the attack / corruption definition.
-        Config: frozen dataclass of parameters, validated from the suite.
+        Config: frozen dataclass of parameters, validated from the suite; a field declared with
+            `bench.fields.dataset_name` names the data set the episodes come from (`target_dataset`).
+        min_way: the fewest classes an episode needs (validation refuses narrower settings).
     """
 
     name: ClassVar[str]
     kind: ClassVar[str]
     source: ClassVar[str]
     Config: ClassVar[type]
+    min_way: ClassVar[int] = 2
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -43,6 +47,18 @@ class Threat(ABC):
     @abstractmethod
     def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
         """Correctness of each query under the threat: bool ``(way * query,)``."""
+
+
+def target_dataset(config: object) -> str | None:
+    """The data set whose test episodes a threat is evaluated on, where its Config declares one
+    (domain shift's ``dataset``); None for the suite's own data. Read from the field's
+    declaration (``metadata["dataset"]``), never from its name."""
+    if not dataclasses.is_dataclass(config):
+        return None
+    for f in dataclasses.fields(config):
+        if f.metadata.get("dataset"):
+            return str(getattr(config, f.name))
+    return None
 
 
 def predict(model: TaskModel, x: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from bench.data.episodes import Episode
+from bench.fields import dataset_name
 from bench.registry import DATASETS, THREATS
 from bench.threats.base import AdaptFn, Threat, clean_correct
 
@@ -22,7 +23,7 @@ from bench.threats.base import AdaptFn, Threat, clean_correct
 class DomainShiftConfig:
     """Attributes: dataset: the registered data set whose test episodes are used."""
 
-    dataset: str = "mnist"
+    dataset: str = dataset_name("mnist")
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.data.episodes import Episode
+from bench.fields import bounded, count, pixels
 from bench.registry import THREATS
 from bench.seeding import derive_seed, generator, torch_rng
 from bench.threats.attacks import PGD, PGDConfig
@@ -41,9 +42,9 @@ class SupportPGDConfig:
     random_start: start from a uniform point in the eps-ball. (The AQ protocol's values.)
     """
 
-    eps: float = 8 / 255
-    alpha: float = 2 / 255
-    steps: int = 20
+    eps: float = pixels(8 / 255)
+    alpha: float = pixels(2 / 255)
+    steps: int = count(20)
     random_start: bool = True
 
 
@@ -101,7 +102,7 @@ class SupportQueryPGD(Threat):
 class NoiseConfig:
     """Attributes: fraction: share of the support set that is corrupted, in [0, 1]."""
 
-    fraction: float = 0.2
+    fraction: float = bounded(0.2, 0, 1)
 
     def __post_init__(self) -> None:
         if not 0 <= self.fraction <= 1:
