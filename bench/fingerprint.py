@@ -1,9 +1,10 @@
 """Code fingerprints: which source files determine a job's result (DESIGN.md "Identity").
 
 A job key hashes the configuration; a fingerprint hashes the code that turns that
-configuration into numbers. It is the SHA-256 over the contents of every module a job runs
-through: the import closure (read with `ast`, never by importing) of the worker entry point,
-the baseline's module (with the ``baselines/_*.py`` helpers it imports), the backbone's module
+configuration into numbers. It is the SHA-256 over the syntax trees (docstrings and comments
+left out) of every module a job runs through: the import closure (read with `ast`, never by
+importing) of the worker entry point, the baseline's module (with the ``baselines/_*.py``
+helpers it imports), the backbone's module
 and, for an evaluation, the threat's module. Modules that only describe, plan, schedule,
 record or report jobs are left out: editing them changes keys, tags or tables, never the
 numbers a job computes, so it must not make finished jobs stale.
@@ -145,7 +146,18 @@ def _from_import(node: ast.ImportFrom, package: str) -> list[str]:
 
 @functools.cache
 def _file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    """12 hex digits over the module's syntax tree without docstrings: editing a comment or a
+    docstring changes no result, so it must not make finished runs stale."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and _is_docstring(body[0]):
+            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:12]
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
 
 
 def train_fingerprint(job: TrainJob) -> Fingerprint:

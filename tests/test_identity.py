@@ -78,7 +78,10 @@ def test_edited_baseline_code_makes_its_runs_stale(workdir: Path, mynet: Path,
     assert main(["run", suite, "--dry-run"]) == 0
     assert capsys.readouterr().out.count("[finished]") == 6
 
-    mynet.write_text(mynet.read_text().replace("return", "return  ", 1))  # any edit of the code
+    mynet.write_text(mynet.read_text() + "\n# a comment and a docstring change no result\n")
+    assert main(["run", suite, "--dry-run"]) == 0
+    assert capsys.readouterr().out.count("[finished]") == 6
+    mynet.write_text(mynet.read_text() + "\nLOSS_SCALE = 2.0\n")  # an edit of the code
     assert main(["run", suite, "--dry-run"]) == 0
     plan = capsys.readouterr().out
     assert plan.count("stale: code changed since it ran") == 1 and str(mynet) in plan  # mynet's train job

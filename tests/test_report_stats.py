@@ -100,7 +100,8 @@ def test_pairing_unit_follows_the_shared_seeds() -> None:
     a = _cell({0: [1, 1, 0, 1], 1: [1, 0, 0, 1]}, (0, 1))
     b = _cell({0: [0, 1, 0, 1], 1: [0, 0, 0, 1]}, (0, 1))
     assert pair(a, b, Options()).unit == "seeds"  # per-seed means 0.75 - 0.5 and 0.5 - 0.25
-    assert pair(a, _cell({0: [0, 1, 0, 1]}, (0, 1)), Options()).unit == "episodes"
+    assert pair(a, _cell({0: [0, 1, 0, 1]}, (0, 1)), Options()) is None  # one shared seed of two: not compared
+    assert pair(_cell({0: [1, 1, 0, 1]}, (0,)), _cell({0: [0, 1, 0, 1]}, (0,)), Options()).unit == "episodes"
     assert pair(a, _cell({0: [0, 1, 0, 1]}, (0, 1), hashes="other"), Options()) is None  # not the same episodes
 
 
@@ -136,14 +137,19 @@ def test_holm_can_remove_a_marginal_win() -> None:
 
 
 def test_mean_corruption_and_worst_case_per_episode() -> None:
-    columns = [Column("fgsm", "attack"), Column("pgd", "attack"),
+    from bench.threats.base import ThreatModel
+
+    at8, at32 = ThreatModel("Linf", 8 / 255), ThreatModel("Linf", 32 / 255)
+    columns = [Column("fgsm", "attack", threat_model=at8), Column("pgd", "attack", threat_model=at8),
+               Column("pgd32", "attack", threat_model=at32),
                Column("noise", "corruption", params=(("severity", "1"),)),
                Column("blur", "corruption", params=(("severity", "1"),))]
     cells = {("r", "fgsm"): _cell({0: [0.6, 0.2, 0.8]}), ("r", "pgd"): _cell({0: [0.4, 0.3, 0.9]}),
+             ("r", "pgd32"): _cell({0: [0.0, 0.0, 0.1]}),
              ("r", "noise"): _cell({0: [1.0, 0.5, 0.0]}), ("r", "blur"): Cell((0,), problems={0: "FAILED: boom"})}
     derived = add_aggregates(columns, cells, ["r"], (0,))
-    assert [c.label for c in derived] == ["mean corruption", "worst case (attacks)"]
-    assert cells[("r", "worst case (attacks)")].per_seed[0].tolist() == [0.4, 0.2, 0.8]
+    assert [c.label for c in derived] == ["mean corruption", "worst L∞ 8/255"]  # one radius, never mixed
+    assert cells[("r", "worst L∞ 8/255")].per_seed[0].tolist() == [0.4, 0.2, 0.8]
     assert cells[("r", "mean corruption")].problems == {0: "missing: needs blur"}
     cells[("r", "blur")] = _cell({0: [0.0, 0.5, 1.0]})
     add_aggregates(columns, cells, ["r"], (0,))
@@ -184,3 +190,19 @@ def test_filters_compare_numbers_by_value() -> None:
         parse_filters([], "mamll").resolve([], variants)
     with pytest.raises(BenchError, match="KEY=VALUE"):
         parse_filters(["threat"], None)
+
+
+def test_a_partial_multi_seed_cell_is_not_compared_on_episodes() -> None:
+    """Before, a row with one finished seed of three was tested on its episodes (p ~ 1e-21, bold)
+    inside a seed-level table; now it is compared on shared seeds only, or not at all."""
+    from bench.report.compare import Options, pair
+    from bench.report.model import Cell
+
+    rng = np.random.default_rng(0)
+    full = Cell((0, 1, 2), {s: rng.uniform(0.8, 1.0, 60) for s in (0, 1, 2)}, {s: "h" for s in (0, 1, 2)})
+    partial = Cell((0, 1, 2), {0: rng.uniform(0.0, 0.2, 60)}, {0: "h"})
+    assert pair(full, partial, Options()) is None
+    two = Cell((0, 1, 2), {0: rng.uniform(0.0, 0.2, 60), 1: rng.uniform(0.0, 0.2, 60)}, {0: "h", 1: "h"})
+    assert pair(full, two, Options()).unit == "seeds"
+    one_seed = Cell((0,), {0: full.per_seed[0]}, {0: "h"})
+    assert pair(one_seed, Cell((0,), {0: partial.per_seed[0]}, {0: "h"}), Options()).unit == "episodes"

@@ -1,4 +1,4 @@
-"""The threat catalogue: query attacks, block evaluation, support threats, sanity checks.
+"""The threat catalogue: query attacks, block evaluation, support threats (sanity checks: test_sanity.py).
 
 Models are tiny (Conv4 with 8 filters on the 28 px synthetic episodes of the conformance
 battery) so that every attack runs on a 2-core CPU in seconds.
@@ -19,7 +19,6 @@ from bench.data.episodes import Episode
 from bench.registry import BASELINES, THREATS
 from bench.seeding import torch_rng
 from bench.threats import blockwise
-from bench.threats.sanity import Record, check_records
 from bench.threats.support import balanced_choice, inject_outliers, poison_support, swap_count, swap_labels
 from tests.test_contract import make_episode
 
@@ -236,34 +235,3 @@ def test_outliers_come_from_outside_the_episode(protonet: Baseline) -> None:
     assert threat.evaluate(protonet.adapt, with_pool, 1).shape == (15,)
     with pytest.warns(UserWarning, match="outlier_x"):
         threat.evaluate(protonet.adapt, e, 1)
-
-
-def record(threat: str, accuracies: list[float], **params: object) -> Record:
-    return Record(threat, params, accuracies, group="job")
-
-
-def test_sanity_checks_pass_a_clean_record_set() -> None:
-    clean = [1.0, 0.9, 0.8, 1.0]
-    records = [record("clean", clean), record("pgd", clean, eps=0.0),
-               record("pgd", [0.5, 0.4, 0.5, 0.6], eps="4/255", steps=10),
-               record("pgd", [0.2, 0.1, 0.3, 0.2], eps="8/255", steps=10),
-               record("pgd", [0.1, 0.1, 0.2, 0.2], eps="8/255", steps=20),
-               record("square", [0.25, 0.2, 0.3, 0.2], eps="8/255")]
-    assert check_records(records) == []
-
-
-def test_sanity_checks_flag_each_violation() -> None:
-    clean = [1.0, 0.9, 0.8, 1.0]
-    records = [record("clean", clean), record("pgd", [1.0, 0.9, 0.7, 1.0], eps=0.0),
-               record("pgd", [0.2, 0.3, 0.2, 0.3], eps="4/255", steps=10),
-               record("pgd", [0.6, 0.7, 0.6, 0.7], eps="8/255", steps=10),
-               record("pgd", [0.8, 0.9, 0.8, 0.9], eps="8/255", steps=20),
-               record("square", [0.0, 0.1, 0.0, 0.1], eps="8/255")]
-    checks = sorted(v.check for v in check_records(records))
-    assert checks == ["eps_zero", "gradient_free", "monotone_eps", "monotone_steps"]
-    assert all(v.message and v.group == "job" for v in check_records(records))
-
-
-def test_sanity_noise_is_not_a_violation() -> None:
-    low, high = [0.2, 0.6, 0.2, 0.6], [0.6, 0.2, 0.6, 0.3]  # higher mean, interval spans 0
-    assert check_records([record("fgsm", low, eps=0.01), record("fgsm", high, eps=0.02)]) == []

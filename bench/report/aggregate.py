@@ -3,10 +3,12 @@
 - **mean corruption**: the mean accuracy over the corruption threats (``kind == "corruption"``),
   overall and, when a severity has several corruptions, per severity (the threat's recorded
   ``threat.config.severity``);
-- **worst case**: the AutoAttack-style worst case over the attacks (``kind == "attack"``): per
-  episode, the minimum accuracy over the attacks. Only per-episode accuracies are recorded, so
-  this is the minimum of per-episode accuracies, an upper bound on the per-query worst case
-  (a query counted robust only when it survives every attack).
+- **worst case per threat model**: AutoAttack's worst case (Croce & Hein 2020) over the attacks
+  run at ONE threat model, i.e. one norm and radius as each attack class declares them
+  (``worst L∞ 8/255``): per episode, the minimum accuracy over those attacks. A minimum across
+  radii would only repeat the largest radius. Only per-episode accuracies are recorded, so this
+  is the minimum of per-episode accuracies, an upper bound on the per-query worst case (a query
+  counted robust only when it survives every attack).
 
 A derived value exists for a seed only when every member finished on the same episode set;
 otherwise the cell says which member is missing and why.
@@ -19,9 +21,14 @@ from collections.abc import Callable
 import numpy as np
 
 from bench.report.model import Cell, Column
+from bench.threats.base import ThreatModel
 
 MEAN_CORRUPTION = "mean corruption"
-WORST_CASE = "worst case (attacks)"
+WORST_CASE = "worst"
+
+
+def worst_case_label(model: ThreatModel) -> str:
+    return f"{WORST_CASE} {model.text()}"
 
 
 def severity_groups(columns: list[Column]) -> dict[int, list[str]]:
@@ -44,9 +51,13 @@ def derived_columns(columns: list[Column]) -> list[Column]:
         if len(groups) >= 2 and any(len(labels) >= 2 for labels in groups.values()):
             out += [Column(f"{MEAN_CORRUPTION} s={s}", "mean-corruption", tuple(labels), "",
                            (("severity", str(s)),)) for s, labels in groups.items()]
-    attacks = tuple(c.label for c in columns if c.kind == "attack")
-    if len(attacks) >= 2:
-        out.append(Column(WORST_CASE, "worst-case", attacks))
+    by_model: dict[ThreatModel, list[str]] = {}
+    for column in columns:
+        if column.kind == "attack" and column.threat_model is not None and column.threat_model.eps > 0:
+            by_model.setdefault(column.threat_model, []).append(column.label)
+    for model, labels in sorted(by_model.items()):
+        if len(labels) >= 2:
+            out.append(Column(worst_case_label(model), "worst-case", tuple(labels), threat_model=model))
     return out
 
 

@@ -146,11 +146,13 @@ def _problem(record: Any, what: str) -> str:
 
 
 def _column(threat: Any, records: list[Any]) -> Column:
-    """A threat column; its parameters as recorded (the plan's identity when nothing ran yet)."""
+    """A threat column; its parameters as recorded (the plan's identity when nothing ran yet) and
+    what its class declares (kind, threat model, gradient-free)."""
     recorded = next((r.params for r in records if r is not None and r.params), None)
     params = recorded if recorded is not None else flatten("threat", {"config": threat.resolved()})
     own = tuple(sorted((k[len(PARAM_PREFIX):], v) for k, v in params.items() if k.startswith(PARAM_PREFIX)))
-    return Column(threat.label, THREATS.get(threat.name).kind, (), threat.name, own)
+    cls = THREATS.get(threat.name)
+    return Column(threat.label, cls.kind, (), threat.name, own, cls.threat_model(threat.config), cls.gradient_free)
 
 
 def _facts(records: list[Any]) -> dict[str, str]:

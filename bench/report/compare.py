@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bench.report.model import Cell, Column, SettingData
+from bench.report.sanity import Flag, sanity_flags
 from bench.report.stats import ALPHA, LEVEL, Interval, Paired, bootstrap_interval, holm, paired_test, t_interval
 
 
@@ -70,6 +71,10 @@ class TableResult:
     cells: dict[tuple[str, str], CellResult]
     gaps: dict[tuple[str, str], Paired | None] = field(default_factory=dict)
     comparisons: list[Comparison] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)  # sanity-check violations (`bench.report.sanity`)
+
+    def flags_of(self, label: str, column: str) -> list[Flag]:
+        return [f for f in self.flags if f.row == label and f.column == column]
 
     @property
     def rules(self) -> list[str]:
@@ -98,10 +103,12 @@ def cell_result(cell: Cell, options: Options) -> CellResult:
 
 
 def pair(a: Cell, b: Cell, options: Options) -> Paired | None:
-    """Paired comparison ``a - b`` on their shared seeds (None when no seed is shared)."""
+    """Paired comparison ``a - b``: on episodes in a one-seed table, on the seeds both cells
+    finished in a several-seed table (None with fewer than 2 shared seeds there: a seed-level
+    table is never compared on the episodes of one seed, whose variance omits training's)."""
     shared = [s for s in a.seeds if s in a.per_seed and s in b.per_seed
               and a.hashes.get(s) == b.hashes.get(s) and a.per_seed[s].size == b.per_seed[s].size]
-    if not shared:
+    if not shared or (len(a.seeds) > 1 and len(shared) < 2):
         return None
     if len(shared) == 1:
         return paired_test(a.per_seed[shared[0]], b.per_seed[shared[0]], options.test, "episodes", options.level)
@@ -114,6 +121,7 @@ def analyse(data: SettingData, options: Options) -> TableResult:
     """Intervals, best marks (Holm over the table) and robust gaps of one table."""
     result = TableResult(data, options, {key: cell_result(cell, options) for key, cell in data.cells.items()})
     _mark_best(result)
+    result.flags = sanity_flags(data)
     clean = clean_column(data)
     for label, _ in data.rows if clean is not None else ():
         for column in result.gap_columns:

@@ -21,7 +21,7 @@ from bench.report.text import RULES
 
 FIELDS = ("dataset", "way", "shot", "image_size", "query", "baseline", "column", "column_kind", "members",
           "status", "mean", "ci_low", "ci_high", "ci_half", "rule", "n", "seeds_used", "seeds_expected",
-          "bold", "tie", "best_diff", "best_p", "best_p_holm", "gap", "gap_ci_half", "gap_p", "gap_test",
+          "bold", "tie", "sanity", "best_diff", "best_p", "best_p_holm", "gap", "gap_ci_half", "gap_p", "gap_test",
           "gap_unit", "published", "published_ci", "device_seconds", "seed_means", "reason")
 
 
@@ -50,6 +50,7 @@ def cell_record(report: Report, table: TableResult, label: str, column: Any) -> 
                members=" | ".join(column.members), status=result.status, seeds_used=result.seeds_used,
                seeds_expected=result.seeds_expected, bold=result.bold, tie=result.tie, reason=result.reason,
                device_seconds=sig(result.device_seconds),
+               sanity="; ".join(sorted({f.check for f in table.flags_of(label, column.label)})) or None,
                seed_means=" ".join(f"{s}:{pct(float(np.mean(cell.per_seed[s])))}" for s in sorted(cell.per_seed)))
     if result.interval is not None:
         iv = result.interval

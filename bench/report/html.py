@@ -13,7 +13,7 @@ from html import escape
 from bench.report.compare import TableResult
 from bench.report.model import Plot, Report
 from bench.report.tables import GAP_NOTE, INTRO, SECONDS_NOTE, provenance
-from bench.report.text import TIE, gap_rows, notes, seconds_rows, slug, table_rows, title
+from bench.report.text import TIE, gap_rows, notes, sanity, seconds_rows, slug, table_rows, title
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 110rem;
@@ -74,6 +74,8 @@ def _section(report: Report, table: TableResult) -> list[str]:
     parts = [f'<section id="{escape(slug(setting))}">', f"<h2>{escape(title(setting))}</h2>",
              _table(headers, rows, _classes(table, len(headers)), "leaderboard"),
              '<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in notes(table, report.published)) + "</ul>"]
+    parts += ["<h3>Sanity</h3>", '<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in sanity(table))
+              + "</ul>"]
     if table.gap_columns:
         parts += ["<h3>Robust gap (clean − threat)</h3>", _table(*gap_rows(table), css="gap"),
                   f'<ul class="notes"><li>{escape(GAP_NOTE.format(level=table.options.level))}</li></ul>']

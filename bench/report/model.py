@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bench.config import DataSetting, Suite
+from bench.threats.base import ThreatModel
 
 if TYPE_CHECKING:
     from bench.report.compare import TableResult
@@ -28,6 +29,9 @@ class Column:
         members: threat labels a derived column is computed from (empty for a threat column).
         name: the threat's registry name (empty for derived columns).
         params: the threat's recorded parameters (``threat.config.*`` without the prefix).
+        threat_model: the (norm, eps) ball of an attack, or of the attacks a worst case is over,
+            as the threat class declares it (`Threat.threat_model`); None otherwise.
+        gradient_free: the threat class declares it reads no gradients (Square).
     """
 
     label: str
@@ -35,6 +39,8 @@ class Column:
     members: tuple[str, ...] = ()
     name: str = ""
     params: tuple[tuple[str, str], ...] = ()
+    threat_model: ThreatModel | None = None
+    gradient_free: bool = False
 
     def param(self, key: str) -> str | None:
         return dict(self.params).get(key)

@@ -23,7 +23,7 @@ import matplotlib.style
 import numpy as np
 from matplotlib.figure import Figure
 
-from bench.report.aggregate import WORST_CASE, combine, severity_groups
+from bench.report.aggregate import combine, severity_groups
 from bench.report.compare import TableResult, cell_result
 from bench.report.model import Column, Plot
 from bench.report.stats import Interval
@@ -117,13 +117,24 @@ def severity_series(table: TableResult) -> dict[str, list[Point]]:
     return series if any(len(points) >= 2 for points in series.values()) else {}
 
 
+def _robust_column(columns: list[Column]) -> Column | None:
+    """The y axis of the clean-vs-robust plot: the worst case at the threat model with the most
+    attacks (the smallest radius on a tie), else a lone attack, else the mean corruption. Its
+    label, which names the radius, is the axis title."""
+    worst = [c for c in columns if c.kind == "worst-case" and c.threat_model is not None]
+    if worst:
+        return max(worst, key=lambda c: (len(c.members), -c.threat_model.eps))  # type: ignore[union-attr]
+    attacks = [c for c in columns if c.kind == "attack"]
+    if len(attacks) == 1:
+        return attacks[0]
+    return next((c for c in columns if c.kind == "mean-corruption"), None)
+
+
 def scatter_figure(table: TableResult) -> tuple[Figure, str] | None:
     """Clean vs robust accuracy per baseline, or None without a clean and a robust column."""
     columns = table.data.columns
     clean = next((c for c in columns if c.kind == "clean"), None)
-    attacks = [c for c in columns if c.kind == "attack"]
-    robust = next((c for c in columns if c.label == WORST_CASE), None) or (attacks[0] if len(attacks) == 1 else None) \
-        or next((c for c in columns if c.kind == "mean-corruption"), None)
+    robust = _robust_column(columns)
     if clean is None or robust is None:
         return None
     points = [(label, x, y) for label, _ in table.data.rows
@@ -134,7 +145,7 @@ def scatter_figure(table: TableResult) -> tuple[Figure, str] | None:
     for label, x, y in points:
         axes.errorbar([100 * x.mean], [100 * y.mean], xerr=[_bar(x)], yerr=[_bar(y)], marker="o", capsize=3,
                       label=label)
-    axes.set(xlabel="clean accuracy (%)", ylabel=f"{robust.label} accuracy (%)", title="clean vs robust")
+    axes.set(xlabel="clean accuracy (%)", ylabel=f"{robust.label} accuracy (%)", title=f"clean vs {robust.label}")
     _clip(axes)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8, loc="lower left")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from bench.report.model import Report
-from bench.report.text import TIE, gap_rows, notes, seconds_rows, slug, table_rows, title
+from bench.report.sanity import FLAG
+from bench.report.text import TIE, gap_rows, notes, sanity, seconds_rows, slug, table_rows, title
 
 INTRO = "Few-shot accuracy (%) on fixed test episodes shared by every baseline and threat."
 GAP_NOTE = ("robust gap: clean minus threat accuracy in percentage points, ± half-width of the paired Student-t "
@@ -16,7 +17,8 @@ SECONDS_NOTE = ("evaluation device seconds from each evaluation run's `device_se
 BOLD_OPEN, BOLD_CLOSE, TIE_TOKEN = "ZZBOLDOPENZZ", "ZZBOLDCLOSEZZ", "ZZTIEZZ"
 LATEX_TEXT = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
-LATEX_UNICODE = {"±": r"$\pm$", TIE: r"$^\dagger$", "−": "--", "–": "--", "…": r"\ldots{}"}
+LATEX_UNICODE = {"±": r"$\pm$", TIE: r"$^\dagger$", FLAG: r"$^\ddagger$", "∞": r"$\infty$", "−": "--", "–": "--",
+                 "…": r"\ldots{}"}
 
 
 def provenance(report: Report) -> str:
@@ -41,6 +43,7 @@ def render_markdown(report: Report) -> str:
         lines += [f"## {title(table.data.setting)}", "", markdown_table(*table_rows(table, report.published, md_mark)),
                   ""]
         lines += [f"- {line}" for line in notes(table, report.published)] + [""]
+        lines += ["### Sanity", "", *(f"- {line}" for line in sanity(table)), ""]
         if table.gap_columns:
             lines += ["### Robust gap (clean − threat)", "", markdown_table(*gap_rows(table)), ""]
             lines += [f"- {GAP_NOTE.format(level=table.options.level)}", ""]
@@ -87,5 +90,6 @@ def render_latex(report: Report) -> str:
         lines += [f"% {title(setting)}", r"\begin{table}[t]", r"\centering",
                   rf"\caption{{{latex_escape(caption)}}}", rf"\label{{tab:{report.suite.name}-{slug(setting)}}}",
                   latex_tabular(*table_rows(table, report.published, _latex_mark, reasons=False)), r"\end{table}"]
-        lines += [f"% {line}" for line in table_notes[head:]] + [""]
+        lines += [f"% {line}" for line in table_notes[head:]]
+        lines += [f"% sanity: {line}" for line in sanity(table)] + [""]
     return "\n".join(lines)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bench.config import DataSetting
-from bench.report.aggregate import WORST_CASE
 from bench.report.compare import CellResult, TableResult
 from bench.report.published import Published
+from bench.report.sanity import FLAG, sanity_lines
 from bench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Interval
 
 Mark = Callable[[str, bool, bool], str]
@@ -86,7 +86,8 @@ def table_rows(table: TableResult, published: dict[tuple[str, str], Published], 
         for column in columns:
             result = table.cells[(label, column.label)]
             text = cell_text(result, reasons)
-            row.append(mark(text, result.bold, result.tie) if result.interval else text)
+            text = mark(text, result.bold, result.tie) if result.interval else text
+            row.append(text + (f" {FLAG}" if table.flags_of(label, column.label) else ""))
         if papers:
             ours = table.cells[(label, str(clean))]
             ours_text = interval_text(ours.interval) if ours.interval else cell_text(ours, reasons=False)
@@ -125,7 +126,10 @@ def notes(table: TableResult, published: dict[tuple[str, str], Published]) -> li
                      f"{options.alpha:g}); {TIE}: not significantly different from the best (a tie)")
     else:
         lines.append("bold: none (no column has two results to compare)")
+    lines += _few_seed_notes(table)
     lines += _derived_notes(table)
+    if table.flags:
+        lines.append(f"{FLAG}: a sanity check against gradient masking failed for this cell (see Sanity)")
     lines.append(f"test episodes per seed: {facts['episodes']}; seeds: {', '.join(map(str, table.data.seeds))}; "
                  f"episode-set hash: {facts['hashes']}; device: {facts['devices']}; code: {facts['code']}")
     lines.append(f"code fingerprints (bench.fingerprint) behind the cells: {facts['fingerprints'] or 'none'}")
@@ -138,14 +142,36 @@ def notes(table: TableResult, published: dict[tuple[str, str], Published]) -> li
     return lines
 
 
+def _few_seed_notes(table: TableResult) -> list[str]:
+    """What the intervals and tests can and cannot show with few seeds (said, never implied)."""
+    seeds, options, lines = len(table.data.seeds), table.options, []
+    if seeds > 1 and any(c.paired is None for c in table.comparisons):
+        lines.append("cells sharing fewer than 2 finished seeds with the best are not compared (a seed-level table "
+                     "is never tested on the episodes of one seed)")
+    if options.ci == "bootstrap" and 1 < seeds < 5:
+        lines.append(f"warning: the seed bootstrap under-covers with {seeds} seeds (its percentile interval over "
+                     f"{seeds} seed means is too narrow); use 5 or more seeds or the t interval (--ci t)")
+    if options.test == "wilcoxon" and 1 < seeds <= 5:
+        lines.append(f"Wilcoxon on {seeds} seed pairs cannot reach alpha = {options.alpha:g}: its smallest two-sided "
+                     f"p-value is 2/2^n = {2 / 2 ** seeds:.3g}, so no cell can be bold; use 6 or more seeds or the "
+                     f"t-test")
+    return lines
+
+
+def sanity(table: TableResult) -> list[str]:
+    """The lines of a table's Sanity section (`bench.report.sanity`)."""
+    return sanity_lines(table.flags, table.data.columns)
+
+
 def _derived_notes(table: TableResult) -> list[str]:
     lines = []
     for column in table.data.columns:
         if column.kind == "mean-corruption":
             lines.append(f"{column.label}: per-episode mean over {', '.join(column.members)}")
-        elif column.label == WORST_CASE:
-            lines.append(f"{column.label}: per-episode minimum over {', '.join(column.members)} (AutoAttack-style; "
-                         f"an upper bound on the per-query worst case, which needs per-query records)")
+        elif column.kind == "worst-case":
+            lines.append(f"{column.label}: per-episode minimum over the attacks at that threat model, "
+                         f"{', '.join(column.members)} (AutoAttack-style; an upper bound on the per-query worst "
+                         f"case, which needs per-query records)")
     return lines
 
 

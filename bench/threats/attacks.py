@@ -140,6 +140,7 @@ class FGSM(QueryAttack):
     radius of the adversarial-querying protocol (the paper used 0.1-0.25 on MNIST)."""
 
     name = "fgsm"
+    norm = "Linf"
     source = "Goodfellow et al. 2015, Explaining and Harnessing Adversarial Examples"
     Config = FGSMConfig
     attack_class = torchattacks.FGSM
@@ -168,6 +169,7 @@ class PGD(QueryAttack):
     eps 8/255, step 2/255, random start, queries only; Goldblum et al. 2020)."""
 
     name = "pgd"
+    norm = "Linf"
     source = "Madry et al. 2018, Towards Deep Learning Models Resistant to Adversarial Attacks"
     Config = PGDConfig
     attack_class = torchattacks.PGD
@@ -206,6 +208,7 @@ class PGDL2(QueryAttack):
     """L2 PGD: normalised-gradient steps, projection onto the L2 ball (Madry et al. 2018)."""
 
     name = "pgd_l2"
+    norm = "L2"
     source = "Madry et al. 2018, Towards Deep Learning Models Resistant to Adversarial Attacks (L2)"
     Config = PGDL2Config
     attack_class = _PGDL2
@@ -242,6 +245,7 @@ class MIFGSM(QueryAttack):
     """Momentum iterative FGSM (Dong et al. 2018)."""
 
     name = "mifgsm"
+    norm = "Linf"
     source = "Dong et al. 2018, Boosting Adversarial Attacks with Momentum"
     Config = MIFGSMConfig
     attack_class = _MIFGSM
@@ -283,6 +287,7 @@ class CW(QueryAttack):
     """Carlini-Wagner L2 attack, counted within an L2 budget ``eps``."""
 
     name = "cw"
+    norm = "L2"
     source = "Carlini & Wagner 2017, Towards Evaluating the Robustness of Neural Networks"
     Config = CWConfig
 
@@ -362,6 +367,7 @@ class Square(QueryAttack):
     """Square Attack: gradient-free random search (a check against gradient masking)."""
 
     name = "square"
+    gradient_free = True
     source = "Andriushchenko et al. 2020, Square Attack: a query-efficient black-box adversarial attack"
     Config = SquareConfig
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -23,6 +24,22 @@ AdaptFn = Callable[[torch.Tensor, torch.Tensor], TaskModel]
 KINDS = ("clean", "attack", "corruption", "support", "shift")
 
 
+@dataclass(frozen=True, order=True)
+class ThreatModel:
+    """A norm ball: ``norm`` (``Linf`` or ``L2``) and radius ``eps`` (pixel units in [0, 1])."""
+
+    norm: str
+    eps: float
+
+    def text(self) -> str:
+        """``L∞ 8/255`` (L-inf radii as fractions of 255, as papers print them) or ``L2 0.5``."""
+        if self.norm == "Linf":
+            steps = self.eps * 255
+            radius = f"{steps:.4g}/255" if abs(steps - round(steps, 1)) < 1e-6 else f"{self.eps:.4g}"
+            return f"L∞ {radius}"
+        return f"{self.norm} {self.eps:.4g}"
+
+
 class Threat(ABC):
     """One evaluation condition, registered by name in ``bench.registry.THREATS``.
 
@@ -33,6 +50,10 @@ class Threat(ABC):
         Config: frozen dataclass of parameters, validated from the suite; a field declared with
             `bench.fields.dataset_name` names the data set the episodes come from (`target_dataset`).
         min_way: the fewest classes an episode needs (validation refuses narrower settings).
+        gradient_free: True for an attack that never reads gradients (Square): the sanity
+            checks compare it with the gradient attacks at the same threat model.
+        norm: the norm an attack's ``eps`` is measured in, where the class fixes it; an attack
+            whose Config has a ``norm`` field takes it from there (`threat_model`).
     """
 
     name: ClassVar[str]
@@ -40,9 +61,21 @@ class Threat(ABC):
     source: ClassVar[str]
     Config: ClassVar[type]
     min_way: ClassVar[int] = 2
+    gradient_free: ClassVar[bool] = False
+    norm: ClassVar[str | None] = None
 
     def __init__(self, config: Any) -> None:
         self.config = config
+
+    @classmethod
+    def threat_model(cls, config: Any) -> ThreatModel | None:
+        """The (norm, eps) ball an attack searches, as AutoAttack groups attacks; None for
+        threats that are not norm-bounded query attacks."""
+        norm = getattr(config, "norm", cls.norm)
+        eps = getattr(config, "eps", None)
+        if cls.kind != "attack" or norm is None or eps is None:
+            return None
+        return ThreatModel(str(norm), float(eps))
 
     @abstractmethod
     def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
