@@ -166,3 +166,35 @@ def test_equal_labels_are_refused_naming_both_entries(workdir: Path, capsys: pyt
     err = capsys.readouterr().err
     assert "baselines[0]" in err and "baselines[1]" in err and "Traceback" not in err
     assert not (workdir / "mlflow.db").exists()
+
+
+def test_lists_are_axes_and_labels_print_pixels_only_as_fractions(workdir: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    """Before, ``train: {steps: [5, 50]}`` kept 5 only, and 0.4 printed as ``102/255``."""
+    path = workdir / "axes.yaml"
+    path.write_text(SUITE.format(name="axes", baselines="[{name: protonet, train: {steps: [5, 50]}}]")
+                    .replace("threats: [clean,", "threats: [{name: label_noise, params: {fraction: 0.4}}, "
+                             "{name: fgsm, params: {eps: 8/255}},"))
+    assert main(["run", str(path), "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert "protonet[train.steps=5]" in plan and "protonet[train.steps=50]" in plan and plan.count(". train ") == 2
+    assert "label_noise[fraction=0.4]" in plan and "fgsm[eps=8/255]" in plan and "102/255" not in plan
+
+
+def test_commands_that_only_look_write_nothing_and_survive_a_closed_pipe(workdir: Path) -> None:
+    import subprocess
+    import sys
+
+    suite = _suite(workdir, "look", "[protonet, maml]")
+    for args in (["run", suite, "--dry-run"], ["validate", suite], ["list", "threats"]):
+        done = subprocess.run([sys.executable, "-m", "bench.cli", *args], cwd=workdir, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in workdir.iterdir()) == ["look.yaml"]  # no store, no file
+    # 600 seeds: about 150 KB of plan, more than a pipe holds, so the writer meets the closed pipe
+    wide = Path(suite).read_text().replace("name: look", "name: look\nseeds: " + str(list(range(600))))
+    Path(suite).write_text(wide)
+    reader = subprocess.Popen(f"{sys.executable} -m bench.cli run {suite} --dry-run | head -1", shell=True,
+                              cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = reader.communicate(timeout=300)
+    assert out.count("\n") == 1 and "Traceback" not in err and "BrokenPipe" not in err, err[-2000:]
