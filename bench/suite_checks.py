@@ -19,6 +19,7 @@ from bench.backbones import build_backbone
 from bench.errors import BenchError
 from bench.labels import Draft, duplicate_labels
 from bench.params import ParamError
+from bench.published import parse_published
 from bench.registry import BASELINES, DATASETS, THREATS
 from bench.suite_parse import Located, Parsed
 from bench.suite_types import DataSetting, Suite
@@ -163,11 +164,8 @@ def _fits(d: DataSetting, dataset: str, split: str) -> bool:
 
 
 def _published(suite: Suite) -> list[ParamError]:
-    """``published:`` names known baselines and data settings, with readable accuracies."""
-    # Imported here: the report package imports this package's `Suite`; the parser is the
-    # report's own, so the rules cannot drift apart.
-    from bench.report.published import parse_published
-
+    """``published:`` names known baselines and data settings, with readable accuracies (the
+    parser the report uses, so the rules cannot drift apart)."""
     try:
         parse_published(suite)
     except BenchError as exc:

@@ -23,7 +23,7 @@ from bench.data.episodes import EpisodeSampler, fixed_episodes
 from bench.evaluate import evaluate_threat, threat_seeds
 from bench.registry import BASELINES, THREATS
 from bench.seeding import generator
-from tests.test_contract import make_baseline
+from bench.testing import make_baseline
 
 
 def synthetic_glyphs(classes: int = 1500, per_class: int = 20, size: int = 28) -> ImageDataset:

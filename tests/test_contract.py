@@ -11,12 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.backbones import build_backbone
 from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
 from bench.registry import BASELINES, THREATS
 from bench.runner import checkpoint_bytes, load_checkpoint
-from bench.seeding import generator, torch_rng
+from bench.seeding import generator
+from bench.testing import make_baseline as shared_make_baseline
 from bench.threats.attacks import PGDConfig
 
 WAY, SHOT, QUERY, SIZE = 5, 2, 4, 28
@@ -39,10 +39,7 @@ def make_episode(seed: int = 0, way: int = WAY, shot: int = SHOT, query: int = Q
 
 
 def make_baseline(name: str, seed: int = 0) -> Baseline:
-    cls = BASELINES.get(name)
-    with torch_rng(seed):
-        backbone = build_backbone("conv4", dict(cls.backbone_defaults), 1, SIZE)
-        return cls(cls.Config(), backbone, WAY, CPU)
+    return shared_make_baseline(name, seed, WAY, SIZE, 1, CPU)
 
 
 def state_copy(baseline: Baseline) -> dict:

@@ -19,8 +19,8 @@ from bench.report.aggregate import add_aggregates
 from bench.report.compare import Options, analyse, pair
 from bench.report.filters import parse_filters
 from bench.report.model import Cell, Column, SettingData
-from bench.report.published import parse_value
-from bench.report.stats import bootstrap_interval, holm, mean_ci, paired_test, t_interval
+from bench.published import parse_value
+from bench.stats import bootstrap_interval, holm, mean_ci, paired_test, t_interval
 from bench.report.text import cell_text, problem_lines
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bench.report.stats import mean_ci, seed_level_ci
+from bench.stats import mean_ci, seed_level_ci
 
 
 def test_mean_ci_matches_scipy_t_interval() -> None:

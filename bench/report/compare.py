@@ -19,7 +19,7 @@ import numpy as np
 
 from bench.report.model import Cell, Column, SettingData
 from bench.report.sanity import Flag, sanity_flags
-from bench.report.stats import ALPHA, LEVEL, Interval, Paired, bootstrap_interval, holm, paired_test, t_interval
+from bench.stats import ALPHA, LEVEL, Interval, Paired, bootstrap_interval, holm, paired_test, t_interval
 
 
 @dataclass(frozen=True)

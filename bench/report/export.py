@@ -15,7 +15,7 @@ import numpy as np
 
 from bench.report.compare import TableResult
 from bench.report.model import Report
-from bench.report.stats import Paired
+from bench.stats import Paired
 from bench.report.tables import provenance
 from bench.report.text import RULES
 

@@ -20,7 +20,7 @@ from bench.report.filters import Filters
 from bench.report.html import render_html
 from bench.report.model import FILES, Report
 from bench.report.plots import table_plots
-from bench.report.published import parse_published
+from bench.published import parse_published
 from bench.report.tables import render_latex, render_markdown
 from bench.report.text import slug
 

@@ -12,7 +12,7 @@ from bench.threats.base import ThreatModel
 
 if TYPE_CHECKING:
     from bench.report.compare import TableResult
-    from bench.report.published import Published
+    from bench.published import Published
 
 FILES = {"md": "leaderboard.md", "latex": "leaderboard.tex", "csv": "leaderboard.csv", "json": "leaderboard.json",
          "html": "leaderboard.html"}

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from bench.report.aggregate import combine, severity_groups
 from bench.report.compare import TableResult, cell_result
 from bench.report.model import Column, Plot
-from bench.report.stats import Interval
+from bench.stats import Interval
 from bench.report.text import slug
 
 Point = tuple[float, Interval]

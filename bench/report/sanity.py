@@ -28,7 +28,7 @@ import numpy as np
 
 from bench.params import parse_number
 from bench.report.model import Column, SettingData
-from bench.report.stats import mean_ci
+from bench.stats import mean_ci
 
 MARGIN = 0.05  # Square may beat the gradient attacks by up to 5 points before it is flagged
 EXACT = 1e-9  # per-episode accuracies are ratios of counts: equal values are equal floats

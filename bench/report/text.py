@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 from bench.config import DataSetting
 from bench.report.compare import CellResult, TableResult
-from bench.report.published import Published
+from bench.published import Published
 from bench.report.sanity import FLAG, sanity_lines
-from bench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Interval
+from bench.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Interval
 
 Mark = Callable[[str, bool, bool], str]
 TIE = "†"

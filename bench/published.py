@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench.config import Suite
 from bench.errors import BenchError
 from bench.registry import close_match
+
+if TYPE_CHECKING:
+    from bench.config import Suite
 
 NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%?\s*(?:(?:\+-|±|\+/-)\s*(\d+(?:\.\d+)?)\s*%?)?\s*$")
 
