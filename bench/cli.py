@@ -20,6 +20,20 @@ EXAMPLES = {
 }
 
 
+def _add_suite_options(parser: argparse.ArgumentParser, baselines: bool = True) -> None:
+    """``--set`` overrides and the filters, the same on run, validate and report."""
+    parser.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", dest="overrides",
+                        help="override a suite value, parsed and validated like the YAML (repeatable), e.g. "
+                             "--set train.steps=10 --set baselines[1].train.steps=50; overridden runs are "
+                             "other jobs")
+    if baselines:
+        parser.add_argument("--baselines", metavar="A,B", help="only these baseline labels or names (globs)")
+    parser.add_argument("--seeds", metavar="0,1", help="only these seeds")
+    parser.add_argument("--threats", metavar="A,B", help="only these threat labels or names (globs, e.g. 'pgd*')")
+    parser.add_argument("--datasets", metavar="A,B",
+                        help="only these data settings ('glyphs 5-way 1-shot') or data set names (globs)")
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracking-uri", default=None,
                         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db "
@@ -52,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--retries", type=int, default=0, help="re-run a failed job up to N times")
     run.add_argument("--backend", choices=["local", "ray"], default="local", help="local processes or Ray")
     run.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    _add_suite_options(run)
     run.add_argument("--dry-run", action="store_true",
                      help="print the plan (what would run, be skipped, be reused, and why) and write nothing")
     run.add_argument("--reuse-stale", action="store_true",
@@ -64,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = command("validate", "Check suites (schema, names, grid) without running anything.")
     validate.add_argument("suites", nargs="+", help="suite names or paths")
+    _add_suite_options(validate)
 
     listing = command("list", "List registered baselines, data sets, threats or shipped suites.")
     listing.add_argument("what", choices=["baselines", "datasets", "threats", "suites", "backbones"])
@@ -88,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = command("report", "Write a suite's leaderboard tables from its MLflow records.")
     report_command.add_arguments(report)
+    _add_suite_options(report, baselines=False)  # the report's own --baselines also takes --where's forms
     _add_common(report)
     return parser
 

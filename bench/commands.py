@@ -67,19 +67,27 @@ def new_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def selected_plan(name: str, args: argparse.Namespace) -> Any:
+    """The plan of suite ``name`` with the command's ``--set`` overrides and filters applied."""
+    from bench.plan import make_plan
+    from bench.selection import Selection, select
+
+    suite = load_suite(name, tuple(args.overrides or ()))
+    selection = Selection.from_text(getattr(args, "baselines", None), args.seeds, args.threats, args.datasets)
+    return select(make_plan(suite), selection)
+
+
 def validate(args: argparse.Namespace) -> int:
     """Validate every suite given; report each problem, exit 2 if any suite is invalid."""
     bad = 0
     for name in args.suites:
         try:
-            suite = load_suite(name)
+            plan = selected_plan(name, args)
         except BenchError as exc:
             print(f"error: {exc}", file=sys.stderr)
             bad += 1
             continue
-        from bench.plan import make_plan
-
-        plan = make_plan(suite)
+        suite = plan.suite
         missing = [d for d in sorted({d.name for d in suite.datasets})
                    if not DATASETS.get(d)().is_prepared() and d != "glyphs"]
         note = f"; data not prepared here: {', '.join(missing)}" if missing else ""
@@ -89,11 +97,10 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.plan import make_plan
     from bench.progress import Progress
 
-    suite = load_suite(args.suite)
-    plan = make_plan(suite)
+    plan = selected_plan(args.suite, args)
+    suite = plan.suite
     resume = _resume_options(args, plan)
     if args.dry_run:
         return _print_plan(plan, args.tracking_uri, resume)

@@ -10,9 +10,11 @@ by name, never by import path.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.overrides import apply_overrides
 from bench.params import ParamError
 from bench.registry import DATASETS, close_match
 from bench.suite_checks import check_suite
@@ -54,10 +56,11 @@ def shipped_suites() -> list[str]:
     return sorted(p.stem for p in (REPO_ROOT / "suites").glob("*.yaml"))
 
 
-def load_suite(name_or_path: str) -> Suite:
-    """Read, parse and validate a suite; raise one `BenchError` listing every problem."""
+def load_suite(name_or_path: str, overrides: tuple[str, ...] = ()) -> Suite:
+    """Read, parse and validate a suite (after the ``--set`` ``overrides``, `bench.overrides`);
+    raise one `BenchError` listing every problem."""
     path = suite_path(name_or_path)
-    raw = read_suite_yaml(path)
+    raw = apply_overrides(read_suite_yaml(path), overrides)
     errors: list[ParamError] = []
     try:
         parsed = parse_suite(raw, path, errors)
@@ -68,9 +71,10 @@ def load_suite(name_or_path: str) -> Suite:
         parsed = None
     if errors or parsed is None:
         lines = "\n".join(f"  - {e}" for e in errors)
-        raise BenchError(f"{path}: invalid suite ({len(errors)} problem{'s' * (len(errors) != 1)}):\n"
+        given = f" with --set {', '.join(overrides)}" if overrides else ""
+        raise BenchError(f"{path}{given}: invalid suite ({len(errors)} problem{'s' * (len(errors) != 1)}):\n"
                          f"{lines}\nFix the suite and run `bench validate {path}` again.")
-    return parsed.suite
+    return dataclasses.replace(parsed.suite, overrides=tuple(overrides))
 
 
 def data_needed(suite: Suite) -> list[tuple[str, int]]:

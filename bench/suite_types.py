@@ -99,7 +99,8 @@ class BaselineVariant:
 
 @dataclass(frozen=True)
 class Suite:
-    """A validated suite: the axes of the grid, each already expanded."""
+    """A validated suite: the axes of the grid, each already expanded; ``overrides``: the
+    ``--set`` items applied to its file (`bench.overrides`)."""
 
     name: str
     path: Path
@@ -110,3 +111,4 @@ class Suite:
     threats: tuple[Component, ...]
     eval: EvalSettings
     published: dict[str, Any] = field(default_factory=dict)
+    overrides: tuple[str, ...] = ()

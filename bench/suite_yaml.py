@@ -127,14 +127,17 @@ def read_suite_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise BenchError(f"{path}: cannot read the suite ({exc}).") from exc
+    return parse_yaml_text(text, str(path), f"Fix the suite and run `bench validate {path}` again.")
+
+
+def parse_yaml_text(text: str, where: str, hint: str) -> Any:
+    """YAML ``text`` through the same bounded loader as suite files (``--set`` values too)."""
     loader = BoundedLoader(text)
     try:
         return loader.get_single_data()
     except Refused as exc:
-        raise BenchError(f"{path}: {exc.where}: {exc.path}: {exc}. Fix the suite and run `bench validate "
-                         f"{path}` again.") from None
+        raise BenchError(f"{where}: {exc.where}: {exc.path}: {exc}. {hint}") from None
     except yaml.YAMLError as exc:
-        raise BenchError(f"{path}: not valid YAML ({exc}). Fix the syntax and run `bench validate "
-                         f"{path}` again.") from None
+        raise BenchError(f"{where}: not valid YAML ({exc}). {hint}") from None
     finally:
         loader.dispose()

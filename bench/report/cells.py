@@ -22,6 +22,7 @@ from bench.registry import THREATS
 from bench.report.aggregate import add_aggregates
 from bench.report.filters import Filters, NoMatchingJobs
 from bench.report.model import Cell, Collected, Column, SettingData
+from bench.selection import Selection, select
 
 PARAM_PREFIX = "threat.config."
 
@@ -62,10 +63,11 @@ def latest_by_key(records: Iterable[Any]) -> dict[str, Any]:
     return chosen
 
 
-def planned_jobs(suite: Suite, filters: Filters | None = None) -> list[EvalJob]:
-    """The suite's eval jobs that pass ``filters``; unknown keys and empty selections are errors."""
+def planned_jobs(suite: Suite, filters: Filters | None = None, selection: Selection | None = None) -> list[EvalJob]:
+    """The suite's eval jobs in ``selection`` that pass ``filters``; unknown keys and empty
+    selections are errors."""
     filters = filters or Filters()
-    jobs = [(job, job_tags(job)) for job in make_plan(suite).all_eval_jobs()]
+    jobs = [(job, job_tags(job)) for job in select(make_plan(suite), selection or Selection()).all_eval_jobs()]
     variants = [(v.baseline.label, v.baseline.name) for v in suite.baselines]
     filters = filters.resolve(sorted({key for _, tags in jobs for key in tags}), variants)
     shown = [job for job, tags in jobs if filters.matches(tags)]
@@ -75,15 +77,16 @@ def planned_jobs(suite: Suite, filters: Filters | None = None) -> list[EvalJob]:
     return shown
 
 
-def collect(suite: Suite, records: list[Any], filters: Filters | None = None) -> Collected:
+def collect(suite: Suite, records: list[Any], filters: Filters | None = None,
+            selection: Selection | None = None) -> Collected:
     """Group records into tables (one per data setting), in the suite's order.
 
     Args:
         suite: the validated suite (its plan names every expected cell).
         records: `bench.tracking.RunRecord` objects of eval runs, plus failed train runs.
-        filters: which jobs to show.
+        filters: which jobs to show. selection: ``--seeds``/``--threats``/``--datasets``.
     """
-    shown = planned_jobs(suite, filters)
+    shown = planned_jobs(suite, filters, selection)
     latest = latest_by_key(records)
     plan = make_plan(suite)
     known = {job.key for job in plan.all_eval_jobs()} | {job.key for job in plan.train_jobs}

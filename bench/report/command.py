@@ -43,9 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def command_line(args: argparse.Namespace) -> str:
     """The canonical command: the target and every non-default option, in a fixed order."""
     parts = ["bench", "report", "--all" if args.all else args.suite]
+    for item in getattr(args, "overrides", None) or ():
+        parts += ["--set", item]
     for item in args.where or ():
         parts += ["--where", item]
-    options = (("--baselines", args.baselines, None), ("--format", args.format, "all"), ("--ci", args.ci, "t"),
+    axes = tuple((f"--{axis}", getattr(args, axis, None), None) for axis in ("seeds", "threats", "datasets"))
+    options = (("--baselines", args.baselines, None), *axes, ("--format", args.format, "all"), ("--ci", args.ci, "t"),
                ("--paired-test", args.paired_test, "t"), ("--out", args.out, "reports"),
                ("--tracking-uri", args.tracking_uri, None))
     parts += [p for flag, value, default in options if value != default for p in (flag, value)]
@@ -72,10 +75,13 @@ def _one(name: str, args: argparse.Namespace, filters: Filters, options: Options
     """Report one suite; returns its `Report`, or None when the store has no runs of it."""
     from bench.report.cells import planned_jobs
     from bench.report.leaderboard import build_report, write_report
+    from bench.selection import Selection
     from bench.tracking import Tracker, resolve_uri, store_exists
 
-    suite = load_suite(name)
-    planned_jobs(suite, filters)  # a bad filter is refused before the store is read
+    suite = load_suite(name, tuple(getattr(args, "overrides", None) or ()))
+    selection = Selection.from_text(None, getattr(args, "seeds", None), getattr(args, "threats", None),
+                                    getattr(args, "datasets", None))
+    planned_jobs(suite, filters, selection)  # a bad filter is refused before the store is read
     if not store_exists(resolve_uri(args.tracking_uri)):
         return None
     tracker = Tracker(args.tracking_uri, suite.name, create=False)
@@ -84,7 +90,7 @@ def _one(name: str, args: argparse.Namespace, filters: Filters, options: Options
         return None
     formats = (args.format,)
     report = build_report(suite, records, command_line(args), tracker.uri, filters, options,
-                          plots=args.format in ("html", "all"))
+                          plots=args.format in ("html", "all"), selection=selection)
     for path in write_report(report, Path(args.out) / suite.name, formats):
         print(f"wrote {path}")
     return report

@@ -15,9 +15,9 @@ import numpy as np
 
 from bench.report.compare import TableResult
 from bench.report.model import Report
-from bench.stats import Paired
 from bench.report.tables import provenance
 from bench.report.text import RULES
+from bench.stats import Paired
 
 FIELDS = ("dataset", "way", "shot", "image_size", "query", "baseline", "column", "column_kind", "members",
           "status", "mean", "ci_low", "ci_high", "ci_half", "rule", "n", "seeds_used", "seeds_expected",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import Suite
+from bench.published import parse_published
 from bench.report.cells import collect
 from bench.report.compare import Options, analyse
 from bench.report.export import render_csv, render_json
@@ -20,19 +21,19 @@ from bench.report.filters import Filters
 from bench.report.html import render_html
 from bench.report.model import FILES, Report
 from bench.report.plots import table_plots
-from bench.published import parse_published
 from bench.report.tables import render_latex, render_markdown
 from bench.report.text import slug
+from bench.selection import Selection
 
 RENDER = {"md": render_markdown, "latex": render_latex, "csv": render_csv, "json": render_json, "html": render_html}
 
 
 def build_report(suite: Suite, records: list[Any], command: str, uri: str, filters: Filters | None = None,
-                 options: Options | None = None, plots: bool = True) -> Report:
+                 options: Options | None = None, plots: bool = True, selection: Selection | None = None) -> Report:
     """Analyse a suite's records into a `Report` (figures included when ``plots``)."""
     filters, options = filters or Filters(), options or Options()
     published = parse_published(suite)
-    collected = collect(suite, records, filters)
+    collected = collect(suite, records, filters, selection)
     tables = [analyse(data, options) for data in collected.settings]
     report = Report(suite, tables, published, command, uri, collected.ignored, filters.describe())
     if plots:

@@ -11,8 +11,8 @@ from bench.config import DataSetting, Suite
 from bench.threats.base import ThreatModel
 
 if TYPE_CHECKING:
-    from bench.report.compare import TableResult
     from bench.published import Published
+    from bench.report.compare import TableResult
 
 FILES = {"md": "leaderboard.md", "latex": "leaderboard.tex", "csv": "leaderboard.csv", "json": "leaderboard.json",
          "html": "leaderboard.html"}

@@ -26,8 +26,8 @@ from matplotlib.figure import Figure
 from bench.report.aggregate import combine, severity_groups
 from bench.report.compare import TableResult, cell_result
 from bench.report.model import Column, Plot
-from bench.stats import Interval
 from bench.report.text import slug
+from bench.stats import Interval
 
 Point = tuple[float, Interval]
 STYLE: dict[str, Any] = {"svg.hashsalt": "fewshot-bench", "svg.fonttype": "none", "font.family": "DejaVu Sans",

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bench.config import DataSetting
-from bench.report.compare import CellResult, TableResult
 from bench.published import Published
+from bench.report.compare import CellResult, TableResult
 from bench.report.sanity import FLAG, sanity_lines
 from bench.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Interval
 
