@@ -16,8 +16,8 @@ from bench.config import Suite
 from bench.environment import code_version, package_versions
 from bench.fingerprint import Fingerprint, eval_fingerprint, train_fingerprint
 from bench.plan import EvalJob, TrainJob
-from bench.stats import mean_ci
 from bench.runner import EvalResult, TrainResult
+from bench.stats import mean_ci
 from bench.tracking import CHECKPOINT, PER_EPISODE, Tracker
 
 
