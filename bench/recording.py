@@ -18,17 +18,8 @@ from bench.fingerprint import Fingerprint, eval_fingerprint, train_fingerprint
 from bench.plan import EvalJob, TrainJob
 from bench.runner import EvalResult, TrainResult
 from bench.stats import mean_ci
+from bench.tags import identity_tags, job_params
 from bench.tracking import CHECKPOINT, PER_EPISODE, Tracker
-
-
-def flatten(prefix: str, value: object) -> dict[str, object]:
-    """Nested dicts -> ``{"a.b": value}`` (MLflow params are flat)."""
-    if not isinstance(value, dict):
-        return {prefix: value}
-    out: dict[str, object] = {}
-    for key, inner in value.items():
-        out.update(flatten(f"{prefix}.{key}" if prefix else str(key), inner))
-    return out
 
 
 def fingerprint_tags(fingerprint: Fingerprint) -> dict[str, str]:
@@ -37,18 +28,13 @@ def fingerprint_tags(fingerprint: Fingerprint) -> dict[str, str]:
 
 
 def train_tags(suite: Suite, job: TrainJob) -> dict[str, str]:
-    d = job.data
-    return {"suite": suite.name, "job_key": job.key, "kind": "train", "code_version": code_version(),
-            "packages": package_versions(), "baseline": job.variant.baseline.name,
-            "label": job.variant.baseline.label, "dataset": d.name, "image_size": str(d.image_size),
-            "way": str(d.way), "shot": str(d.shot), "query": str(d.query), "seed": str(job.seed),
+    """`bench.tags.identity_tags` plus the code and packages the job is run with."""
+    return {**identity_tags(suite.name, job), "code_version": code_version(), "packages": package_versions(),
             **fingerprint_tags(train_fingerprint(job))}
 
 
 def eval_tags(suite: Suite, job: EvalJob) -> dict[str, str]:
-    inherited = {k: v for k, v in train_tags(suite, job.train).items() if k not in ("job_key", "kind")}
-    return {**inherited, "job_key": job.key, "kind": "eval", "train_key": job.train.key,
-            "threat": job.threat.name, "threat_label": job.threat.label,
+    return {**identity_tags(suite.name, job), "code_version": code_version(), "packages": package_versions(),
             **fingerprint_tags(eval_fingerprint(job))}
 
 
@@ -56,7 +42,7 @@ def record_train(tracker: Tracker, suite: Suite, job: TrainJob, result: TrainRes
     """A FINISHED train run with params, curve, checkpoint and resolved config."""
     tags = {**train_tags(suite, job), "device": result.device, "data_hash": result.data_hash}
     run_id = tracker.start(job.name, tags)
-    tracker.log(run_id, params=flatten("", job.identity), metrics={"device_seconds": result.seconds})
+    tracker.log(run_id, params=job_params(job), metrics={"device_seconds": result.seconds})
     tracker.log_curve(run_id, result.curve)
     tracker.log_file(run_id, CHECKPOINT, result.checkpoint)
     tracker.log_file(run_id, "config.json", json.dumps(job.identity, indent=1, sort_keys=True).encode())
@@ -70,7 +56,7 @@ def record_eval(tracker: Tracker, suite: Suite, job: EvalJob, parent: str, resul
     tags = {**eval_tags(suite, job), "device": result.device, "data_hash": result.data_hash,
             "episodes_hash": result.episodes_hash, "threat_kind": result.threat_kind}
     run_id = tracker.start(job.name, tags, parent=parent)
-    tracker.log(run_id, params=flatten("", job.identity),
+    tracker.log(run_id, params=job_params(job),
                 metrics={"accuracy": mean, "ci95": half, "episodes": len(result.accuracies),
                          "device_seconds": result.seconds})
     tracker.log_file(run_id, PER_EPISODE, json.dumps({"accuracy": result.accuracies}).encode())
@@ -83,5 +69,5 @@ def record_failure(tracker: Tracker, suite: Suite, job: TrainJob | EvalJob, erro
     """A FAILED run carrying the error (tag) and the traceback (artifact)."""
     tags: dict[str, Any] = train_tags(suite, job) if isinstance(job, TrainJob) else eval_tags(suite, job)
     run_id = tracker.start(job.name, {**tags, "attempt": str(attempt)}, parent=parent)
-    tracker.log(run_id, params=flatten("", job.identity))
+    tracker.log(run_id, params=job_params(job))
     tracker.end(run_id, "FAILED", error)

@@ -82,26 +82,22 @@ ENV = {"code_version": "0.1.0+gfixture", "packages": "python==3.11", "device": "
 
 
 def _train_tags(train) -> dict[str, str]:
-    d = train.data
-    return {**ENV, "suite": "golden", "job_key": train.key, "kind": "train", "baseline": train.variant.baseline.name,
-            "label": train.variant.baseline.label, "dataset": d.name, "image_size": str(d.image_size),
-            "way": str(d.way), "shot": str(d.shot), "query": str(d.query), "seed": str(train.seed),
-            "fingerprint": hashlib.sha256(train.variant.baseline.name.encode()).hexdigest()[:16]}
+    """The recorder's tag schema (`bench.tags`) with a fixed environment instead of this machine's."""
+    from bench.tags import identity_tags
+
+    fingerprint = hashlib.sha256(train.variant.baseline.name.encode()).hexdigest()[:16]
+    return {**ENV, **identity_tags("golden", train), "fingerprint": fingerprint}
 
 
 def _eval_tags(job) -> dict[str, str]:
-    """`bench.runner.eval_tags` for a fixture job."""
-    from bench.report.cells import job_tags
+    from bench.tags import identity_tags
 
-    inherited = {k: v for k, v in _train_tags(job.train).items() if k not in ("job_key", "kind")}
-    own = {k: job_tags(job)[k] for k in ("threat", "threat_label", "threat_kind")}
     episodes = hashlib.sha256(f"{job.train.data}-{job.train.seed}".encode()).hexdigest()
-    return {**inherited, **own, "job_key": job.key, "kind": "eval", "train_key": job.train.key,
-            "episodes_hash": episodes}
+    return {**_train_tags(job.train), **identity_tags("golden", job), "episodes_hash": episodes}
 
 
 def _write_eval(tracker, job, parent: str, n: int, episodes: int) -> None:
-    from bench.report.cells import flatten
+    from bench.tags import flatten
     from bench.tracking import PER_EPISODE
 
     d, label = job.train.data, job.train.variant.baseline.label
@@ -122,7 +118,7 @@ def write_store(uri: str, suite_path: Path) -> None:
     """Write the fixture runs of the golden suite's plan into the store at ``uri``."""
     from bench.config import load_suite
     from bench.plan import make_plan
-    from bench.report.cells import flatten
+    from bench.tags import flatten
     from bench.tracking import Tracker
 
     suite = load_suite(str(suite_path))

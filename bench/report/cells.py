@@ -23,28 +23,15 @@ from bench.report.aggregate import add_aggregates
 from bench.report.filters import Filters, NoMatchingJobs
 from bench.report.model import Cell, Collected, Column, SettingData
 from bench.selection import Selection, select
+from bench.tags import flatten, identity_tags, job_params
 
 PARAM_PREFIX = "threat.config."
 
 
-def flatten(prefix: str, value: object) -> dict[str, str]:
-    """Nested dicts -> ``{"a.b": str(value)}``, exactly as the runner logs MLflow params."""
-    if not isinstance(value, dict):
-        return {prefix: str(value)}
-    out: dict[str, str] = {}
-    for key, inner in value.items():
-        out.update(flatten(f"{prefix}.{key}" if prefix else str(key), inner))
-    return out
-
-
 def job_tags(job: EvalJob) -> dict[str, str]:
-    """The tags and params the runner records for ``job`` (what filters are matched against)."""
-    d, variant = job.train.data, job.train.variant
-    tags = {"dataset": d.name, "way": str(d.way), "shot": str(d.shot), "query": str(d.query),
-            "image_size": str(d.image_size), "seed": str(job.train.seed), "label": variant.baseline.label,
-            "baseline": variant.baseline.name, "threat": job.threat.name, "threat_label": job.threat.label,
-            "threat_kind": THREATS.get(job.threat.name).kind}
-    return {**flatten("", job.identity), **tags}
+    """The tags and params the recorder writes for ``job`` (what filters are matched against)."""
+    tags = identity_tags("", job)
+    return {**job_params(job), **{k: v for k, v in tags.items() if k not in ("suite", "job_key", "train_key")}}
 
 
 def short_error(error: str | None) -> str:
