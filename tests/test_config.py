@@ -17,15 +17,9 @@ from bench.fields import FieldError, check_value
 from bench.params import parse_number
 from bench.registry import BACKBONES, BASELINES, THREATS
 from bench.threats.base import target_dataset
+from tests.helpers import VALID_SUITE
 
-VALID = """\
-name: ok
-datasets: [{name: glyphs, way: 5, shot: 1, query: 5}]
-train: {steps: 2, meta_batch: 1}
-eval: {episodes: 3}
-baselines: [protonet]
-threats: [clean]
-"""
+VALID = VALID_SUITE
 
 
 def _load(tmp_path: Path, text: str):  # noqa: ANN202 - a Suite

@@ -13,15 +13,9 @@ import pytest
 from bench.cli import main
 from bench.config import load_suite
 from bench.errors import BenchError
+from tests.helpers import VALID_SUITE
 
-VALID = """\
-name: ok
-datasets: [{name: glyphs, way: 5, shot: 1, query: 5}]
-train: {steps: 2, meta_batch: 1}
-eval: {episodes: 3}
-baselines: [protonet]
-threats: [clean]
-"""
+VALID = VALID_SUITE
 
 
 def sub(old: str, new: str) -> str:
