@@ -14,7 +14,16 @@ from bench.registry import BACKBONES, BASELINES, DATASETS, THREATS
 
 
 def _params(cls: Any) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in defaults(cls.Config).items()) or "-"
+    """Default parameters as suites write them (pixel radii as ``8/255``, as labels show them)."""
+    from bench.labels import format_value
+
+    values = defaults(cls.Config)
+    try:
+        config = cls.Config()
+    except TypeError:  # a Config with required fields: no defaults instance to read declarations from
+        return ", ".join(f"{k}={v!r}" for k, v in values.items()) or "-"
+    return ", ".join(f"{k}={format_value(config, k, v) if isinstance(v, float) else repr(v)}"
+                     for k, v in values.items()) or "-"
 
 
 def listing(args: argparse.Namespace) -> int:

@@ -118,7 +118,8 @@ def test_list_and_dry_run(workdir: Path, capsys: pytest.CaptureFixture) -> None:
     listing = capsys.readouterr().out
     assert "protonet" in listing and "Snell" in listing and "maml" in listing
     assert main(["list", "threats"]) == 0
-    assert "gaussian_noise" in capsys.readouterr().out
+    threats = capsys.readouterr().out
+    assert "gaussian_noise" in threats and "eps=8/255" in threats and "0.0313" not in threats  # as suites write it
     assert main(["run", str(_suite(workdir)), "--dry-run"]) == 0
     plan = capsys.readouterr().out
     assert plan.count("train ") == 2 and plan.count("[to run]") == 12
