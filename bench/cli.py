@@ -40,10 +40,21 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                              "in the working directory)")
 
 
+class _Version(argparse.Action):
+    """``--version``: the package version and, in a checkout, the commit (read only when asked)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        from bench.environment import code_version
+
+        print(f"fewshot-bench {code_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench", description="fewshot-bench: robust few-shot learning "
                                      "benchmark suites.", epilog="example: bench run smoke && bench report smoke",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version (with the git commit) and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:

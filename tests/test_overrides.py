@@ -95,3 +95,11 @@ def test_an_overridden_run_is_reported_with_its_overrides(suite: str, glyphs, ca
     assert main(["report", suite, "--format", "md"]) == 0  # the plain suite's jobs are other jobs
     plain = capsys.readouterr().out
     assert "with the overrides" not in plain and "record(s) of other configurations" in plain
+
+
+def test_version_and_python_dash_m() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "bench", "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("fewshot-bench 0.")
