@@ -207,6 +207,8 @@ CASES = [
      ["threats[0].params.dataset", "do not fit mnist's test split (10 classes"]),
     ("threat needing a wider way", sub("way: 5", "way: 2").replace("[clean]", "[apgd_dlr]"),
      ["threats[0].name", "apgd_dlr needs episodes of at least 3 classes"]),
+    ("colour-only corruption on grey images", sub("[clean]", "[clean, {name: saturate, params: {severity: 3}}]"),
+     ["threats[1].name", "saturate changes colour only"]),
     ("duplicate threats", threat("clean, clean"), ["threats[0] and threats[1]", "duplicate entry 'clean'"]),
     ("two threats with one label", threat("{name: fgsm, label: a}, {name: pgd, label: a}"),
      ["threats[0] and threats[1]", "labelled 'a'"]),

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from bench.threats import random_fields as rf
-from bench.threats.corruptions import CORRUPTIONS, CorruptionError, corrupt, scale_length, size_factor
+from bench.threats.corruptions import COLOUR_ONLY, CORRUPTIONS, CorruptionError, corrupt, scale_length, size_factor
 from bench.threats.jpeg import jpeg_roundtrip
 
 NAMES = sorted(CORRUPTIONS)
@@ -80,12 +80,12 @@ def test_contract(batch: tuple[torch.Tensor, torch.Tensor], name: str, severity:
         assert torch.equal(other, out), "a deterministic corruption depends on the seed"
 
 
-def _distances(name: str, x: torch.Tensor) -> list[float]:
+def _distances(name: str, x: torch.Tensor, **options: str) -> list[float]:
     """Mean |corrupted - clean| per severity 1..5; frost mixes in a texture, so 1 - corr."""
     seeds = torch.arange(x.shape[0])
     out = []
     for severity in range(1, 6):
-        y = corrupt(x, name, severity, seeds)
+        y = corrupt(x, name, severity, seeds, **options)
         if name == "frost":
             a = (x - x.mean(dim=(1, 2, 3), keepdim=True)).flatten(1)
             b = (y - y.mean(dim=(1, 2, 3), keepdim=True)).flatten(1)
@@ -97,7 +97,7 @@ def _distances(name: str, x: torch.Tensor) -> list[float]:
 
 STRICTLY_MONOTONE = ["gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "defocus_blur",
                      "motion_blur", "zoom_blur", "gaussian_blur", "brightness", "contrast", "jpeg_compression",
-                     "frost"]
+                     "frost", "elastic_transform"]
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
@@ -121,10 +121,64 @@ def test_weaker_severity_orderings(fmt: str) -> None:
     fog = d["fog"]  # severities 3 and 4 add the same amount of haze
     assert fog[0] < fog[1] < fog[2] and fog[0] < fog[4]
     assert d["pixelate"][4] > d["pixelate"][0]  # box resampling at odd ratios is not monotone
-    elastic = d["elastic_transform"]  # 1-2: large random affine; 3-5: small affine + jitter
+    # ImageNet-C's own elastic table: 1-2 large random affine; 3-5 small affine + jitter.
+    elastic = _distances("elastic_transform", x, table="imagenet-c")
     assert min(elastic[:2]) > max(elastic[2:]) and elastic[4] > elastic[2]
     water, mud = d["spatter"][:3], d["spatter"][3:]
     assert water[0] < water[1] < water[2] and mud[0] < mud[1]
+
+
+def test_elastic_tables_differ_and_options_are_checked() -> None:
+    x, seeds = structured_images(3, 3, 32), torch.arange(3)
+    default = corrupt(x, "elastic_transform", 1, seeds)
+    assert torch.equal(default, corrupt(x, "elastic_transform", 1, seeds, table="imagecorruptions"))
+    assert not torch.equal(default, corrupt(x, "elastic_transform", 1, seeds, table="imagenet-c"))
+    with pytest.raises(CorruptionError, match="table"):
+        corrupt(x, "elastic_transform", 1, seeds, table="imagenet")
+    with pytest.raises(CorruptionError, match="no option"):
+        corrupt(x, "fog", 1, seeds, table="imagenet-c")
+
+
+def test_colour_only_corruptions_are_declared_on_their_threats() -> None:
+    from bench.registry import THREATS
+
+    assert COLOUR_ONLY == {"saturate"}
+    assert THREATS.get("saturate").needs_color and not THREATS.get("fog").needs_color
+
+
+def test_support_query_shift_corrupts_each_side_with_its_own_corruption() -> None:
+    from bench.data.episodes import Episode
+    from bench.registry import THREATS
+    from bench.threats.corruption_threats import Corruption, image_seeds
+
+    x = structured_images(6, 3, 32, seed=4)
+    episode = Episode(x[:2], torch.tensor([0, 1]), x[2:], torch.tensor([0, 1, 0, 1]))
+    seen: dict[str, torch.Tensor] = {}
+
+    class Recorder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, q: torch.Tensor) -> torch.Tensor:
+            seen["query"] = q
+            return torch.zeros(q.shape[0], 2)
+
+    def adapt(support_x: torch.Tensor, support_y: torch.Tensor) -> torch.nn.Module:
+        seen["support"] = support_x
+        return Recorder()
+
+    shift = THREATS.get("support_query_shift")
+    shift(shift.Config(support="fog/3", query="contrast/5")).evaluate(adapt, episode, seed=11)
+    assert torch.equal(seen["support"], corrupt(x[:2], "fog", 3, image_seeds(11, 2, 4, x.device)))
+    assert torch.equal(seen["query"], corrupt(x[2:], "contrast", 5, image_seeds(11, 4, 0, x.device)))
+    shift(shift.Config(support="clean", query="fog/2")).evaluate(adapt, episode, seed=11)
+    query_only = THREATS.get("fog")
+    assert issubclass(query_only, Corruption) and torch.equal(seen["support"], x[:2])
+    query_only(query_only.Config(severity=2)).evaluate(adapt, episode, seed=11)
+    fog_queries = seen["query"]
+    shift(shift.Config(support="clean", query="fog/2")).evaluate(adapt, episode, seed=11)
+    assert torch.equal(seen["query"], fog_queries)
 
 
 def test_saturate_arms_and_grayscale_behaviour() -> None:

@@ -179,7 +179,7 @@ def spectral_fields(seeds: Tensor, size: tuple[int, int], gains: list[Callable[[
 
     One white-noise image is filtered in the Fourier domain (periodic on the ``size`` grid)
     by each gain and standardised per image to mean 0, std 1. Fields from disjoint bands are
-    independent; overlapping bands are correlated (the frost texture relies on it).
+    independent; overlapping bands are correlated.
 
     Args:
         seeds: int64 ``(N,)``.
@@ -213,16 +213,6 @@ def power_law_gain(exponent: float) -> Callable[[Tensor], Tensor]:
     return gain
 
 
-def band_gain(wavelength: float) -> Callable[[Tensor], Tensor]:
-    """Log-Gaussian amplitude about ``1 / wavelength`` (about one octave wide)."""
-    f0 = 1.0 / max(wavelength, 2.0)
-
-    def gain(f: Tensor) -> Tensor:
-        return torch.exp(-0.5 * (torch.log(f.clamp_min(1e-9) / f0) / 0.5) ** 2)
-
-    return gain
-
-
 def unit_range(field: Tensor) -> Tensor:
     """Min-max normalise each ``(H, W)`` field of ``(N, H, W)`` to [0, 1]."""
     low = field.amin(dim=(1, 2), keepdim=True)
@@ -234,28 +224,10 @@ def power_law_field(seeds: Tensor, size: tuple[int, int], exponent: float, strea
     """Fractal field with amplitude spectrum ``f ** -exponent``, min-max scaled to [0, 1].
 
     A spectral stand-in for the diamond-square "plasma fractal" of ImageNet-C's fog: a
-    wibble decay ``d`` per octave corresponds to ``exponent = 1 + 2 log2(d)``.
+    wibble decay ``d`` per octave corresponds to about ``exponent = 1 + log2(d)`` (fog calibrates
+    its own mapping, `bench.threats.corruptions.weather.fog`).
 
     Returns:
         float32 ``(N, H, W)`` in [0, 1].
     """
     return unit_range(spectral_fields(seeds, size, [power_law_gain(exponent)], stream)[0])
-
-
-def frost_texture(seeds: Tensor, size: tuple[int, int], scale: float) -> Tensor:
-    """Procedural frost: branching bright crystal veins over an uneven icy haze, in [0, 1].
-
-    Replaces the six frost photographs of ImageNet-C (not redistributable here). Veins are
-    the ridges ``(1 - |n|)**4`` along the zero crossings of band-limited fields at three
-    scales (a ridged multifractal); finer ridges are brighter where coarser ones are, which
-    makes them branch off the main veins. ``scale`` is the rescaling rule's size factor, so
-    the crystals keep their 224 px size relative to the image.
-
-    Returns:
-        float32 ``(N, H, W)`` in [0, 1].
-    """
-    gains = [power_law_gain(2.5)] + [band_gain(w * scale) for w in (56.0, 20.0, 7.0)]
-    haze, *bands = spectral_fields(seeds, size, gains, "frost")
-    r0, r1, r2 = [(1.0 - n.abs().clamp(max=1.0)) ** 4 for n in bands]
-    veins = r0 * (0.6 + 0.4 * r1) + 0.7 * r1 * (0.3 + r0) + 0.5 * r2 * (0.2 + r1)
-    return (0.18 + 0.32 * unit_range(haze) + 0.55 * veins).clamp(0.0, 1.0)
