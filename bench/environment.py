@@ -13,18 +13,21 @@ import torch
 import bench
 from bench.errors import BenchError
 
+CODE_PATHS = ("bench", "baselines", "suites", "pyproject.toml")
 PACKAGES = ("torch", "torchvision", "torchattacks", "mlflow", "numpy", "scipy")
 
 
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """Package version plus the git commit (and ``+dirty``) when run from a checkout."""
+    """Package version plus the git commit when run from a checkout, with ``.dirty`` when the
+    code (`CODE_PATHS`) has uncommitted changes."""
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
                                 capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        # Only what can change a result makes a tree dirty: an edited report, README or test does not.
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
+                                *CODE_PATHS], capture_output=True, text=True, timeout=5, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return bench.__version__
     return f"{bench.__version__}+g{commit}{'.dirty' if dirty else ''}"
