@@ -105,7 +105,7 @@ def test_dom_has_the_tables_and_decodable_images(page: Path, tmp_path: Path) -> 
     dom.feed(done.stdout)
     assert len(dom.tables) == 6  # two settings x (leaderboard, robust gap, device seconds)
     cells = [text.strip() for table in dom.tables for text in table]
-    assert "protonet-aq" in cells and "pgd[steps=2]" in cells and "worst case (attacks)" in cells
+    assert "protonet-aq" in cells and "pgd[steps=2]" in cells and "worst L∞ 8/255" in cells
     assert "paper 49.42 ± 0.78 / ours 59.0 ± 7.9" in cells and "27.1 ± 4.4 (1/2 seeds)" in cells
     assert "maml, seed 1: FAILED: RuntimeError: boom (pgd[steps=5])" in done.stdout  # the notes say why
     assert len(dom.images) >= 4

@@ -147,8 +147,11 @@ def _mark_best(result: TableResult) -> None:
         if not mine:
             continue
         best = result.cells[(mine[0].best, column.label)]
-        ties = [c.other for c in mine if not _significant(c, result.options.alpha)]
-        best.bold, best.tie = not ties, bool(ties)
+        # A row that could not be compared (no shared seeds) is no tie, and the best cannot be
+        # shown significantly better than it: no bold then.
+        ties = [c.other for c in mine if c.paired is not None and not _significant(c, result.options.alpha)]
+        best.bold = all(_significant(c, result.options.alpha) for c in mine)
+        best.tie = bool(ties)
         for other in ties:
             result.cells[(other, column.label)].tie = True
 
