@@ -56,12 +56,24 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action=_Version, nargs=0, help="print the version (with the git commit) and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_command(commands)
+    _add_validate_command(commands)
+    _add_list_command(commands)
+    _add_data_command(commands)
+    _add_new_baseline_command(commands)
+    _add_report_command(commands)
+    return parser
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES.get(name),
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    run = command("run", "Train and evaluate every unfinished job of a suite, recording to MLflow.")
+def _command(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+             help_text: str) -> argparse.ArgumentParser:
+    """A subcommand whose help line is also its description, with its example (`EXAMPLES`) as epilog."""
+    return commands.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES.get(name),
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _add_run_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = _command(commands, "run", "Train and evaluate every unfinished job of a suite, recording to MLflow.")
     run.add_argument("suite", help="a suite name from suites/ or a path to a .yaml file")
     _add_common(run)
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
@@ -88,14 +100,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="re-run every job, finished or not")
     run.add_argument("--no-progress", action="store_true", help="no progress bars (summary lines only)")
 
-    validate = command("validate", "Check suites (schema, names, grid) without running anything.")
+
+def _add_validate_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    validate = _command(commands, "validate", "Check suites (schema, names, grid) without running anything.")
     validate.add_argument("suites", nargs="+", help="suite names or paths")
     _add_suite_options(validate)
 
-    listing = command("list", "List registered baselines, data sets, threats or shipped suites.")
+
+def _add_list_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    listing = _command(commands, "list", "List registered baselines, data sets, threats or shipped suites.")
     listing.add_argument("what", choices=["baselines", "datasets", "threats", "suites", "backbones"])
 
-    data = command("data", "List, prepare (download or convert) and verify data sets.")
+
+def _add_data_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    data = _command(commands, "data", "List, prepare (download or convert) and verify data sets.")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     data_commands.add_parser("list", help="each data set: where it is expected, present or not, its hash")
     for action, text in (("prepare", "build the cached uint8 arrays (download where a public source exists)"),
@@ -109,15 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--root", default=None, help="data folder (default: $BENCH_DATA, else "
                          "~/.cache/fewshot-bench)")
 
-    new = command("new-baseline", "Write baselines/NAME.py from a commented template that passes the "
-                  "conformance tests as it is.")
+
+def _add_new_baseline_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    new = _command(commands, "new-baseline", "Write baselines/NAME.py from a commented template that passes the "
+                   "conformance tests as it is.")
     new.add_argument("name", help="the new baseline's name (lower case, e.g. my_method)")
 
-    report = command("report", "Write a suite's leaderboard tables from its MLflow records.")
+
+def _add_report_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = _command(commands, "report", "Write a suite's leaderboard tables from its MLflow records.")
     report_command.add_arguments(report)
     _add_suite_options(report, baselines=False)  # the report's own --baselines also takes --where's forms
     _add_common(report)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -59,24 +59,8 @@ def write_cache(
         extra: provenance recorded in the manifest (source, build parameters, versions).
     """
     directory.mkdir(parents=True, exist_ok=True)
-    index = {c: i for i, c in enumerate(class_names)}
-    dataset = ImageDataset(
-        name,
-        images.contiguous(),
-        labels.to(torch.int64).contiguous(),
-        tuple(class_names),
-        {s: torch.tensor([index[c] for c in cs], dtype=torch.long) for s, cs in splits.items()},
-        content_hash(images, labels, splits),
-    )
-    validate_dataset(dataset)
-    files = {"images.npy": dataset.images.numpy(), "labels.npy": dataset.labels.numpy()}
-    checksums = {}
-    for filename, array in files.items():
-        tmp = directory / (filename + ".tmp")
-        with tmp.open("wb") as handle:
-            np.save(handle, array)
-        checksums[filename] = _sha256(tmp)
-        tmp.replace(directory / filename)
+    dataset = _validated_dataset(name, images, labels, class_names, splits)
+    checksums = _write_arrays(directory, {"images.npy": dataset.images.numpy(), "labels.npy": dataset.labels.numpy()})
     manifest = {
         "format": FORMAT_VERSION,
         "name": name,
@@ -87,10 +71,45 @@ def write_cache(
         "content_hash": dataset.content_hash,
         **(extra or {}),
     }
+    _write_manifest(directory, manifest)
+    return dataset
+
+
+def _validated_dataset(name: str, images: torch.Tensor, labels: torch.Tensor, class_names: list[str],
+                       splits: dict[str, list[str]]) -> ImageDataset:
+    """The arrays as a contiguous `ImageDataset` (int64 labels, splits as class indices, content
+    hash), checked by `validate_dataset`."""
+    index = {c: i for i, c in enumerate(class_names)}
+    dataset = ImageDataset(
+        name,
+        images.contiguous(),
+        labels.to(torch.int64).contiguous(),
+        tuple(class_names),
+        {s: torch.tensor([index[c] for c in cs], dtype=torch.long) for s, cs in splits.items()},
+        content_hash(images, labels, splits),
+    )
+    validate_dataset(dataset)
+    return dataset
+
+
+def _write_arrays(directory: Path, files: dict[str, np.ndarray]) -> dict[str, str]:
+    """Save each array as ``directory/filename`` (``np.save`` to a temp file, hashed, then renamed
+    into place); returns filename -> SHA-256 of the saved file."""
+    checksums = {}
+    for filename, array in files.items():
+        tmp = directory / (filename + ".tmp")
+        with tmp.open("wb") as handle:
+            np.save(handle, array)
+        checksums[filename] = _sha256(tmp)
+        tmp.replace(directory / filename)
+    return checksums
+
+
+def _write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest.json`` through a temp file renamed into place."""
     tmp = directory / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
     tmp.replace(directory / MANIFEST)
-    return dataset
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
