@@ -8,7 +8,6 @@ the per-episode meta-loss (`AdversarialMAML.episode_loss`).
 
 from __future__ import annotations
 
-import dataclasses
 from abc import abstractmethod
 from typing import Any
 
@@ -17,19 +16,10 @@ from torch import nn
 from torch.func import functional_call
 
 from baselines._common import Params, episode_mean, linear_head_net, minimise
-from baselines.maml import MAML, FastWeightClassifier
-from bench.baseline import Baseline
+from baselines.maml import FastWeightClassifier, maml_adapt
+from bench.baseline import Baseline, TaskModel
 from bench.data.episodes import Episode
-from bench.registry import THREATS
-from bench.threats.attacks import QueryAttack
-
-
-def training_attack(name: str, eps: float, alpha: float, steps: int) -> QueryAttack:
-    """The registered threat ``name`` configured with whichever of eps/alpha/steps it takes."""
-    cls = THREATS.get(name)
-    fields = {f.name for f in dataclasses.fields(cls.Config)}
-    given = {"eps": eps, "alpha": alpha, "steps": steps}
-    return cls(cls.Config(**{k: v for k, v in given.items() if k in fields}))
+from bench.threats.attacks import training_attack
 
 
 def attacked_model(net: nn.Module, params: Params) -> FastWeightClassifier:
@@ -51,7 +41,6 @@ class AdversarialMAML(Baseline):
     """
 
     backbone_defaults = {"bn_stats": "batch"}
-    adapt = MAML.adapt  # test-time adaptation is MAML's, on the clean support set
 
     def __init__(self, config: Any, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         super().__init__(config, backbone, n_way, device)
@@ -59,6 +48,10 @@ class AdversarialMAML(Baseline):
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.meta_lr)
         self.attack = training_attack(config.attack, config.attack_eps, config.attack_alpha, config.attack_steps)
         self.updates = 0
+
+    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor) -> TaskModel:
+        """MAML's test-time adaptation (`maml_adapt`), on the clean support set."""
+        return maml_adapt(self.net, self.config.inner_lr, self.config.test_inner_steps, support_x, support_y)
 
     @abstractmethod
     def episode_loss(self, episode: Episode, index: int) -> torch.Tensor:

@@ -56,6 +56,7 @@ class ADML(AdversarialMAML):
     """
 
     name = "adml"
+    title = "ADML"
     paper = "Yin et al. 2018, Adversarial Meta-Learning"
     Config = ADMLConfig
 

@@ -68,6 +68,7 @@ class ANIL(Baseline):
     """
 
     name = "anil"
+    title = "ANIL"
     paper = "Raghu et al. 2020, Rapid Learning or Feature Reuse? Towards Understanding the Effectiveness of MAML"
     Config = ANILConfig
     backbone_defaults = {"bn_stats": "batch"}

@@ -172,6 +172,7 @@ class FineTune(Baseline):
     """
 
     name = "finetune"
+    title = "Fine-tuning"
     paper = "Chen et al. 2019, A Closer Look at Few-shot Classification (Baseline, Baseline++)"
     Config = FineTuneConfig
     any_way = True  # pre-trains over num_classes, fits a new n_way head per task: any training way

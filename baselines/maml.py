@@ -120,6 +120,7 @@ class MAML(Baseline):
     """
 
     name = "maml"
+    title = "MAML"
     paper = "Finn et al. 2017, Model-Agnostic Meta-Learning for Fast Adaptation of Deep Networks"
     Config = MAMLConfig
     backbone_defaults = {"bn_stats": "batch"}
@@ -159,14 +160,21 @@ class MAML(Baseline):
         return {"loss": total}
 
     def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor) -> TaskModel:
-        # Reads only net, inner_lr and test_inner_steps: ADML and R-MAML reuse it.
-        self.net.eval()
-        buffers = buffers_copy(self.net)
-        params = {k: v.detach().requires_grad_() for k, v in named_params(self.net).items()}
-        with torch.enable_grad():
-            fast = fast_inner_loop(self.net, params, buffers, support_x, support_y,
-                                   self.config.test_inner_steps, self.config.inner_lr,
-                                   create_graph=needs_graph(support_x))
-        if not needs_graph(support_x):
-            fast = {k: v.detach() for k, v in fast.items()}
-        return FastWeightClassifier(self.net, fast, buffers)
+        return maml_adapt(self.net, self.config.inner_lr, self.config.test_inner_steps, support_x, support_y)
+
+
+def maml_adapt(net: nn.Module, inner_lr: float, steps: int, support_x: torch.Tensor,
+               support_y: torch.Tensor) -> FastWeightClassifier:
+    """MAML's test-time adaptation (Finn et al. 2017): ``steps`` SGD steps of ``inner_lr`` from
+    ``net``'s weights on the support set ``(W * K, C, H, W)``; the MAML family (MAML, ADML,
+    R-MAML) adapts with it. The graph is kept only when the support set needs gradients (a
+    support attack differentiates through the adaptation)."""
+    net.eval()
+    buffers = buffers_copy(net)
+    params = {k: v.detach().requires_grad_() for k, v in named_params(net).items()}
+    with torch.enable_grad():
+        fast = fast_inner_loop(net, params, buffers, support_x, support_y, steps, inner_lr,
+                               create_graph=needs_graph(support_x))
+    if not needs_graph(support_x):
+        fast = {k: v.detach() for k, v in fast.items()}
+    return FastWeightClassifier(net, fast, buffers)

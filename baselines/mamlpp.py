@@ -136,6 +136,7 @@ class MAMLPlusPlus(Baseline):
     """
 
     name = "mamlpp"
+    title = "MAML++"
     paper = "Antoniou et al. 2019, How to train your MAML"
     Config = MAMLPlusPlusConfig
     backbone_defaults = {"bn_stats": "batch"}

@@ -106,6 +106,7 @@ class MatchingNet(Baseline):
     """
 
     name = "matchingnet"
+    title = "Matching Nets"
     paper = "Vinyals et al. 2016, Matching Networks for One Shot Learning"
     Config = MatchingNetConfig
     any_way = True  # attention over the support set: any way

@@ -120,6 +120,7 @@ class ProMAML(Baseline):
     """
 
     name = "promaml"
+    title = "ProMAML"
     paper = "Rajeswaran et al. 2019, Meta-Learning with Implicit Gradients"
     Config = ProMAMLConfig
     backbone_defaults = {"bn_stats": "batch"}

@@ -52,6 +52,7 @@ class ProtoNet(Baseline):
     """
 
     name = "protonet"
+    title = "ProtoNet"
     paper = "Snell et al. 2017, Prototypical Networks for Few-shot Learning"
     Config = ProtoNetConfig
     any_way = True  # prototypes are the support class means: any way

@@ -104,6 +104,7 @@ class R2D2(Baseline):
     """
 
     name = "r2d2"
+    title = "R2-D2"
     paper = "Bertinetto et al. 2019, Meta-learning with differentiable closed-form solvers"
     Config = R2D2Config
     any_way = True  # the ridge head is solved from the support set: any way

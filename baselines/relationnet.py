@@ -136,6 +136,7 @@ class RelationNet(Baseline):
     """
 
     name = "relationnet"
+    title = "RelationNet"
     paper = "Sung et al. 2018, Learning to Compare: Relation Network for Few-Shot Learning"
     Config = RelationNetConfig
     any_way = True  # relation scores against support class maps: any way

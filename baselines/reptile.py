@@ -104,6 +104,7 @@ class Reptile(Baseline):
     """
 
     name = "reptile"
+    title = "Reptile"
     paper = "Nichol et al. 2018, On First-Order Meta-Learning Algorithms"
     Config = ReptileConfig
     backbone_defaults = {"bn_stats": "batch"}

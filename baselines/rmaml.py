@@ -73,6 +73,7 @@ class RMAML(AdversarialMAML):
     """
 
     name = "rmaml"
+    title = "R-MAML"
     paper = "Wang et al. 2021, On Fast Adversarial Robustness Adaptation in Model-Agnostic Meta-Learning"
     Config = RMAMLConfig
 

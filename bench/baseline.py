@@ -49,7 +49,9 @@ class Baseline(ABC):
     """A few-shot learner. Subclasses live one per file in ``baselines/``.
 
     Class attributes:
-        name: the key used in suites and reports.
+        name: the key used in suites and the raw label in CSV/JSON.
+        title: the method as its paper names it (``ProtoNet``, ``MAML++``), for table rows;
+            None shows ``name``.
         paper: the citation shown in reports.
         Config: a frozen dataclass of hyperparameters; suite ``params`` are validated against it.
         backbone_defaults: backbone params this method's paper used (e.g. MAML's batch-norm
@@ -62,6 +64,7 @@ class Baseline(ABC):
     """
 
     name: ClassVar[str]
+    title: ClassVar[str | None] = None
     paper: ClassVar[str]
     Config: ClassVar[type] = NoConfig
     backbone_defaults: ClassVar[dict[str, Any]] = {}

@@ -29,6 +29,7 @@ from bench.evaluate import evaluate_threat, threat_seeds
 from bench.plan import EvalJob, TrainJob, component_identity, episode_seed, stable_key
 from bench.registry import BASELINES, DATASETS, THREATS
 from bench.seeding import derive_seed, generator, torch_rng
+from bench.threats.attacks import training_attack
 from bench.threats.base import target_dataset
 
 
@@ -81,10 +82,7 @@ def adversarial_queries(baseline: Baseline, episodes: list[Episode], job: TrainJ
     """Adversarial querying (Goldblum et al. 2020): queries attacked against the current
     model adapted on the clean support set, with the SAME attack code used for evaluation."""
     budget = job.variant.train
-    attack_cls = THREATS.get(budget.adversarial)
-    fields = {f.name for f in dataclasses.fields(attack_cls.Config)}
-    params = {"eps": budget.adv_eps, "alpha": budget.adv_alpha, "steps": budget.adv_steps}
-    attack = attack_cls(attack_cls.Config(**{k: v for k, v in params.items() if k in fields}))
+    attack = training_attack(budget.adversarial, budget.adv_eps, budget.adv_alpha, budget.adv_steps)
     out = []
     for i, e in enumerate(episodes):
         model = baseline.adapt(e.support_x, e.support_y)

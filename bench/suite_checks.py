@@ -148,9 +148,7 @@ def _threat_fit(data: Located, threats: list[Located], suite: Suite) -> list[Par
         if d.way < cls.min_way:
             errors.append(ParamError(f"{threat.path}.name", f"{cls.name} needs episodes of at least {cls.min_way} "
                                      f"classes; {data.where} is {d.way}-way. Allowed: way >= {cls.min_way}"))
-        # Declared by the corruption threats (`CorruptionThreat.needs_color`); other threat kinds
-        # never need colour. (It moves to `Threat` with the next change that re-runs every job.)
-        if getattr(cls, "needs_color", False) and DATASETS.get(d.name).channels == 1:
+        if cls.needs_color and DATASETS.get(d.name).channels == 1:
             errors.append(ParamError(f"{threat.path}.name", f"{cls.name} changes colour only: on {d.name}'s "
                                      f"one-channel images it would leave the test episodes as they are. Remove it "
                                      f"or use a colour data set (e.g. miniimagenet, cifarfs)"))

@@ -12,6 +12,7 @@ import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, ClassVar
 
 import torch
@@ -21,7 +22,16 @@ from bench.data.episodes import Episode
 
 AdaptFn = Callable[[torch.Tensor, torch.Tensor], TaskModel]
 
-KINDS = ("clean", "attack", "corruption", "support", "shift")
+
+class ThreatKind(StrEnum):
+    """What a threat perturbs; reports group and aggregate columns by it (a `StrEnum`, so a
+    kind compares equal to its value in records read back from MLflow)."""
+
+    CLEAN = "clean"
+    ATTACK = "attack"  # the queries, within a norm ball, against the adapted model
+    CORRUPTION = "corruption"  # support and queries, by a natural corruption
+    SUPPORT = "support"  # the support set only (poisoning, label noise, outliers)
+    SHIFT = "shift"  # the distribution, between training and test or support and query
 
 
 @dataclass(frozen=True, order=True)
@@ -39,13 +49,20 @@ class ThreatModel:
             return f"L∞ {radius}"
         return f"{self.norm} {self.eps:.4g}"
 
+    def radius_text(self) -> str:
+        """``ε = 8/255`` (L-inf) or ``ε₂ = 0.5`` (L2), as table headers print a radius."""
+        symbol = "ε" if self.norm == "Linf" else "ε₂"
+        return f"{symbol} = {self.text().split(' ', 1)[1]}"
+
 
 class Threat(ABC):
     """One evaluation condition, registered by name in ``bench.registry.THREATS``.
 
     Class attributes:
         name: key used in suites and reports.
-        kind: one of `KINDS` (groups columns in reports).
+        title: the human name in table headers (``PGD``, ``Gaussian noise``); `display` adds
+            the parameters that tell two columns apart.
+        kind: a `ThreatKind` (groups columns in reports; checked when the class is defined).
         source: citation of the attack / corruption definition.
         Config: frozen dataclass of parameters, validated from the suite; a field declared with
             `bench.fields.dataset_name` names the data set the episodes come from (`target_dataset`).
@@ -54,18 +71,38 @@ class Threat(ABC):
             checks compare it with the gradient attacks at the same threat model.
         norm: the norm an attack's ``eps`` is measured in, where the class fixes it; an attack
             whose Config has a ``norm`` field takes it from there (`threat_model`).
+        needs_color: True for a colour-only corruption (saturate): a no-op on grey images, so
+            validation refuses it on one-channel data sets.
+        attacks_blocks: True where the class implements `evaluate_block` as one vectorised
+            attack over a block of episodes (the signed-gradient family).
     """
 
     name: ClassVar[str]
-    kind: ClassVar[str]
+    title: ClassVar[str]
+    kind: ClassVar[ThreatKind]
     source: ClassVar[str]
     Config: ClassVar[type]
     min_way: ClassVar[int] = 2
     gradient_free: ClassVar[bool] = False
     norm: ClassVar[str | None] = None
+    needs_color: ClassVar[bool] = False
+    attacks_blocks: ClassVar[bool] = False
 
     def __init__(self, config: Any) -> None:
         self.config = config
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("kind")
+        if kind is not None and not isinstance(kind, ThreatKind):
+            raise TypeError(f"{cls.__name__}.kind is {kind!r}: declare a ThreatKind "
+                            f"({', '.join(k.name for k in ThreatKind)})")
+
+    @classmethod
+    def display(cls, config: Any) -> str:
+        """The column header of this threat in md/tex/html tables (``PGD-20, ε = 8/255``); the
+        raw label stays in CSV/JSON. Subclasses add the parameters a reader needs."""
+        return cls.title
 
     @classmethod
     def threat_model(cls, config: Any) -> ThreatModel | None:
@@ -73,7 +110,7 @@ class Threat(ABC):
         threats that are not norm-bounded query attacks."""
         norm = getattr(config, "norm", cls.norm)
         eps = getattr(config, "eps", None)
-        if cls.kind != "attack" or norm is None or eps is None:
+        if cls.kind != ThreatKind.ATTACK or norm is None or eps is None:
             return None
         return ThreatModel(str(norm), float(eps))
 

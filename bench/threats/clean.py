@@ -7,7 +7,7 @@ import torch
 from bench.baseline import NoConfig
 from bench.data.episodes import Episode
 from bench.registry import THREATS
-from bench.threats.base import AdaptFn, Threat, clean_correct
+from bench.threats.base import AdaptFn, Threat, ThreatKind, clean_correct
 
 
 @THREATS.register("clean")
@@ -15,7 +15,8 @@ class Clean(Threat):
     """Clean few-shot accuracy, the reference every robust accuracy is paired with."""
 
     name = "clean"
-    kind = "clean"
+    title = "Clean"
+    kind = ThreatKind.CLEAN
     source = "standard few-shot evaluation (Vinyals et al. 2016)"
     Config = NoConfig
 

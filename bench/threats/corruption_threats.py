@@ -10,13 +10,13 @@ same episode gets the same corruption in every run and for every baseline.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, Literal
 
 import torch
 
 from bench.data.episodes import Episode
 from bench.registry import THREATS
-from bench.threats.base import AdaptFn, Threat, adapted_correct
+from bench.threats.base import AdaptFn, Threat, ThreatKind, adapted_correct
 from bench.threats.corruptions import COLOUR_ONLY, CORRUPTIONS, corrupt
 
 SOURCE = "Hendrycks & Dietterich 2019, Benchmarking Neural Network Robustness to Common Corruptions"
@@ -53,15 +53,22 @@ def image_seeds(seed: int, count: int, offset: int, device: torch.device) -> tor
 class Corruption(Threat):
     """Classify corrupted queries after adapting on the (clean by default) support set.
 
-    Class attributes (besides `Threat`'s):
-        needs_color: the corruption changes colour only, so on one-channel images it is (nearly)
-            the identity; validation should refuse it for one-channel data sets.
+    A colour-only corruption declares `Threat.needs_color` (validation refuses it on
+    one-channel data sets, where it would be the identity).
     """
 
-    kind = "corruption"
+    kind = ThreatKind.CORRUPTION
     source = SOURCE
     Config = CorruptionConfig
-    needs_color: ClassVar[bool] = False
+
+    @classmethod
+    def display(cls, config: Any) -> str:
+        """``Gaussian noise, s3``; ``support + query`` when both are corrupted; the elastic
+        table when it is not the default."""
+        text = f"{cls.title}, s{config.severity}"
+        text += " (support + query)" if config.target == "both" else ""
+        table = getattr(config, "table", ElasticConfig.table)
+        return text + (f" ({table} table)" if table != ElasticConfig.table else "")
 
     def _options(self) -> dict[str, str]:
         return {"table": self.config.table} if isinstance(self.config, ElasticConfig) else {}
@@ -93,6 +100,16 @@ class SupportQueryShiftConfig:
     query: CorruptionSpec = "contrast/5"  # type: ignore[valid-type]
 
 
+def corruption_title(name: str) -> str:
+    """``gaussian_noise`` -> ``Gaussian noise``: the corruption as papers name it in tables."""
+    return name.replace("_", " ").capitalize().replace("Jpeg", "JPEG")
+
+
+def _spec_text(spec: str) -> str:
+    name, _, severity = spec.partition("/")
+    return f"{corruption_title(name).lower()} s{severity}" if severity else name
+
+
 def _apply(spec: str, images: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
     if spec == "clean":
         return images
@@ -110,9 +127,15 @@ class SupportQueryShift(Threat):
     """
 
     name = "support_query_shift"
-    kind = "shift"
+    title = "Support-query shift"
+    kind = ThreatKind.SHIFT
     source = SHIFT_SOURCE
     Config = SupportQueryShiftConfig
+
+    @classmethod
+    def display(cls, config: Any) -> str:
+        """``Support fog s3 / query contrast s5``."""
+        return f"Support {_spec_text(config.support)} / query {_spec_text(config.query)}"
 
     def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
         n_support, n_query = episode.support_x.shape[0], episode.query_x.shape[0]
@@ -125,7 +148,8 @@ class SupportQueryShift(Threat):
 def _register_all() -> None:
     configs = {"elastic_transform": ElasticConfig}
     for corruption in CORRUPTIONS:
-        attrs = {"name": corruption, "__module__": __name__, "__doc__": f"The {corruption} corruption. {SOURCE}.",
+        attrs = {"name": corruption, "title": corruption_title(corruption), "__module__": __name__,
+                 "__doc__": f"The {corruption} corruption. {SOURCE}.",
                  "Config": configs.get(corruption, CorruptionConfig), "needs_color": corruption in COLOUR_ONLY}
         THREATS.add(corruption, type(corruption, (Corruption,), attrs))
     THREATS.add(SupportQueryShift.name, SupportQueryShift)

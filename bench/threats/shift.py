@@ -10,13 +10,14 @@ The runner draws these episodes; this threat evaluates them cleanly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from bench.data.episodes import Episode
 from bench.fields import dataset_name
 from bench.registry import DATASETS, THREATS
-from bench.threats.base import AdaptFn, Threat, clean_correct
+from bench.threats.base import AdaptFn, Threat, ThreatKind, clean_correct
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,15 @@ class DomainShift(Threat):
     """Clean accuracy on the episodes of another data set (the runner supplies them)."""
 
     name = "domain_shift"
-    kind = "shift"
+    title = "Domain shift"
+    kind = ThreatKind.SHIFT
     source = "Chen et al. 2019, A Closer Look at Few-shot Classification (cross-domain protocol)"
     Config = DomainShiftConfig
+
+    @classmethod
+    def display(cls, config: Any) -> str:
+        """``Shift to omniglot-minimal``."""
+        return f"Shift to {config.dataset}"
 
     def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
         return clean_correct(adapt, episode)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,7 @@ from bench.fields import bounded, count, pixels
 from bench.registry import THREATS
 from bench.seeding import derive_seed, generator, torch_rng
 from bench.threats.attacks import PGD, PGDConfig
-from bench.threats.base import AdaptFn, Threat, adapted_correct, predict
+from bench.threats.base import AdaptFn, Threat, ThreatKind, ThreatModel, adapted_correct, predict
 
 POISON_SOURCE = ("Xu et al. 2021, Yet Meta Learning Can Adapt Fast, It Can Also Break Easily; Oldewage "
                  "et al. 2022, Adversarial Attacks are a Surprisingly Strong Baseline for Poisoning "
@@ -66,14 +67,24 @@ def poison_support(adapt: AdaptFn, episode: Episode, config: SupportPGDConfig, s
     return adv.detach()
 
 
+def _poison_display(title: str, config: SupportPGDConfig) -> str:
+    """``Support PGD-10, ε = 8/255``."""
+    return f"{title}-{config.steps}, {ThreatModel('Linf', config.eps).radius_text()}"
+
+
 @THREATS.register("support_pgd")
 class SupportPGD(Threat):
     """Adversarial support poisoning by PGD through the baseline's adaptation; queries clean."""
 
     name = "support_pgd"
-    kind = "support"
+    title = "Support PGD"
+    kind = ThreatKind.SUPPORT
     source = POISON_SOURCE
     Config = SupportPGDConfig
+
+    @classmethod
+    def display(cls, config: Any) -> str:
+        return _poison_display(cls.title, config)
 
     def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
         support = poison_support(adapt, episode, self.config, seed)
@@ -86,9 +97,14 @@ class SupportQueryPGD(Threat):
     alpha, steps) on the queries against the model adapted on the poisoned support."""
 
     name = "support_query_pgd"
-    kind = "support"
+    title = "Support + query PGD"
+    kind = ThreatKind.SUPPORT
     source = POISON_SOURCE + "; Madry et al. 2018"
     Config = SupportPGDConfig
+
+    @classmethod
+    def display(cls, config: Any) -> str:
+        return _poison_display(cls.title, config)
 
     def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
         c = self.config
@@ -161,9 +177,15 @@ class LabelNoise(Threat):
     """A fraction of the support labels swapped between classes of the episode (seeded)."""
 
     name = "label_noise"
-    kind = "support"
+    title = "Label noise"
+    kind = ThreatKind.SUPPORT
     source = NOISE_SOURCE + " (symmetric label swap)"
     Config = NoiseConfig
+
+    @classmethod
+    def display(cls, config: Any) -> str:
+        """``Label noise 40%``."""
+        return f"{cls.title} {config.fraction:.0%}"
 
     def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
         labels = swap_labels(episode.support_y, self.config.fraction, generator(seed))
@@ -211,10 +233,15 @@ class SupportOutliers(Threat):
     """
 
     name = "support_outliers"
-    kind = "support"
+    title = "Support outliers"
+    kind = ThreatKind.SUPPORT
     source = NOISE_SOURCE + " (outlier noise)"
     Config = NoiseConfig
     needs_outliers = True
+
+    @classmethod
+    def display(cls, config: Any) -> str:
+        return f"{cls.title} {config.fraction:.0%}"
 
     def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
         gen = generator(seed)
