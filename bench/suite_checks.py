@@ -20,10 +20,10 @@ from bench.errors import BenchError
 from bench.labels import Draft, duplicate_labels
 from bench.params import ParamError
 from bench.published import parse_published
-from bench.registry import BASELINES, DATASETS, THREATS
+from bench.registry import BASELINES, DATASETS, THREATS, close_match
 from bench.suite_parse import Located, Parsed
 from bench.suite_types import DataSetting, Suite
-from bench.threats.base import target_dataset
+from bench.threats.base import ThreatKind, target_dataset
 
 # The one resizable data set (glyphs) is held as a single uint8 tensor of 42,780 images:
 # 2.8 GB at 256 px, on the device it is used on. Larger sizes are a typo, not an experiment.
@@ -32,7 +32,7 @@ MAX_IMAGE_SIZE = 256
 
 def check_suite(parsed: Parsed) -> list[ParamError]:
     """Every cross-section problem of ``parsed``, each once."""
-    errors = _duplicates(parsed) + _published(parsed.suite)
+    errors = _duplicates(parsed) + _published(parsed.suite) + _mce_reference(parsed.suite)
     for data in parsed.datasets:
         errors += _data_shape(data, parsed.suite)
         errors += _threat_fit(data, parsed.threats, parsed.suite)
@@ -165,6 +165,22 @@ def _threat_fit(data: Located, threats: list[Located], suite: Suite) -> list[Par
 def _fits(d: DataSetting, dataset: str, split: str) -> bool:
     source = DATASETS.get(dataset)
     return d.way <= source.split_classes.get(split, 0) and d.shot + d.query <= source.samples_per_class
+
+
+def _mce_reference(suite: Suite) -> list[ParamError]:
+    """``report.mce_reference`` names a baseline label of the suite that is evaluated on
+    corruptions (else no relative mCE could be normalised by it)."""
+    reference = suite.mce_reference
+    labels = [v.baseline.label for v in suite.baselines]
+    if reference is None:
+        return []
+    if reference not in labels:
+        return [ParamError("report.mce_reference", f"no baseline labelled {reference!r} in the suite. Allowed: "
+                           f"{', '.join(labels)}.{close_match(reference, labels)}")]
+    if not any(THREATS.get(t.name).kind == ThreatKind.CORRUPTION for t in suite.threats):
+        return [ParamError("report.mce_reference", "the suite runs no corruption, so there is no mCE to "
+                           "normalise; remove report.mce_reference or add corruption threats")]
+    return []
 
 
 def _published(suite: Suite) -> list[ParamError]:

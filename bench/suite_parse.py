@@ -26,7 +26,8 @@ from bench.registry import BACKBONES, BASELINES, DATASETS, THREATS, close_match
 from bench.suite_types import BaselineVariant, Component, DataParams, DataSetting, EvalSettings, Suite, TrainSettings
 
 TOP_KEYS = ("name", "description", "seeds", "backbone", "datasets", "train", "eval", "baselines", "threats",
-            "published")
+            "published", "report")
+REPORT_KEYS = ("mce_reference",)
 ENTRY_KEYS = ("name", "params", "label")
 BASELINE_KEYS = (*ENTRY_KEYS, "train", "backbone")
 BACKBONE_KEYS = ("name", "params")
@@ -84,13 +85,15 @@ def parse_suite(raw: Any, path: Path, errors: list[ParamError]) -> Parsed | None
     drafts = _each(errors, raw.get("baselines"), "baselines", lambda item, p: _baseline_entry(item, p, shared))
     threats = _each(errors, raw.get("threats"), "threats", _threat_entry)
     published = _guard(errors, lambda: _mapping(raw.get("published") or {}, "published"))
+    mce_reference = _guard(errors, lambda: _report_section(raw.get("report")))
     if errors:
         return None
     drafts = [dataclasses.replace(d, variant=dataclasses.replace(
         d.variant, baseline=dataclasses.replace(d.variant.baseline, label=label)))
         for d, label in zip(drafts, variant_labels(drafts), strict=True)]
     suite = Suite(name, path, description, seeds, tuple(d.item for d in datasets),
-                  tuple(d.variant for d in drafts), tuple(t.item for t in threats), evaluation, published)
+                  tuple(d.variant for d in drafts), tuple(t.item for t in threats), evaluation, published,
+                  mce_reference=mce_reference)
     return Parsed(suite, datasets, drafts, threats)
 
 
@@ -138,6 +141,19 @@ def _mapping(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ParamError(path, f"expected a mapping (key: value), got {value!r:.80}")
     return value
+
+
+def _report_section(raw: Any) -> str | None:
+    """``report: {mce_reference: <baseline label>}``: the baseline whose corruption errors
+    normalise the relative mCE (Hendrycks & Dietterich 2019 use AlexNet); None without one."""
+    if raw is None:
+        return None
+    section = _mapping(raw, "report")
+    unknown = _unknown(section, REPORT_KEYS, "report")
+    if unknown:
+        raise unknown[0]
+    value = section.get("mce_reference")
+    return None if value is None else _string(value, "report.mce_reference")
 
 
 def _string(value: Any, path: str) -> str:

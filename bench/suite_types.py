@@ -112,3 +112,4 @@ class Suite:
     eval: EvalSettings
     published: dict[str, Any] = field(default_factory=dict)
     overrides: tuple[str, ...] = ()
+    mce_reference: str | None = None  # ``report.mce_reference``: the relative mCE's reference baseline

@@ -227,6 +227,16 @@ CASES = [
      ["published.protonet", "expected a mapping"]),
     ("published misspelt key", VALID + "published: {protonet: {glyphs 5-way 1-shot: {acuracy: 49.4}}}\n",
      ["published.protonet", "accuracy"]),
+    # --- report ---------------------------------------------------------------------------
+    ("report a list", VALID + "report: [protonet]\n", ["report", "expected a mapping"]),
+    ("report unknown key", VALID + "report: {mce_refrence: protonet}\n",
+     ["report.mce_refrence", "Did you mean 'mce_reference'"]),
+    ("mce reference not a string", VALID + "report: {mce_reference: [protonet]}\n",
+     ["report.mce_reference", "expected a string"]),
+    ("mce reference unknown label", sub("[clean]", "[clean, gaussian_noise]") + "report: {mce_reference: protonett}\n",
+     ["report.mce_reference", "no baseline labelled 'protonett'", "Did you mean 'protonet'"]),
+    ("mce reference without corruptions", VALID + "report: {mce_reference: protonet}\n",
+     ["report.mce_reference", "runs no corruption"]),
 ]
 
 

@@ -66,7 +66,8 @@ def test_run_report_resume(workdir: Path, capsys: pytest.CaptureFixture) -> None
 
     assert main(["report", str(suite)]) == 0
     table = (workdir / "reports" / "tiny" / "leaderboard.md").read_text()
-    assert "| protonet" in table and "| maml" in table and "pgd[steps=2]" in table
+    assert "| ProtoNet" in table and "| MAML" in table and "PGD-2, ε = 8/255" in table
+    assert "PGD-2, ε = 8/255: `pgd[steps=2]`" in table  # the raw label, in the column key
     assert "Student-t 95% CI" in table and "bench report" in table
     first = table
     assert main(["report", str(suite)]) == 0

@@ -91,7 +91,7 @@ def test_an_overridden_run_is_reported_with_its_overrides(suite: str, glyphs, ca
     assert "`bench report knobs.yaml --set train.steps=3 --seeds 0 --threats clean --format md`" in table.replace(
         str(Path.cwd()) + "/", "")
     assert "with the overrides --set train.steps=3" in table
-    assert "| protonet" in table and table.count("missing: not run") >= 1  # maml was not selected for the run
+    assert "| ProtoNet" in table and table.count("missing: not run") >= 1  # maml was not selected for the run
     assert main(["report", suite, "--format", "md"]) == 0  # the plain suite's jobs are other jobs
     plain = capsys.readouterr().out
     assert "with the overrides" not in plain and "record(s) of other configurations" in plain

@@ -195,7 +195,7 @@ def test_every_format_matches_its_golden_file_and_is_byte_stable(workdir: Path) 
     (folder / "plots" / "stale.svg").write_text("a figure the records no longer produce")
     assert main(["report", "golden.yaml", "--out", "out"]) == 0  # same records, read again from MLflow
     second = _snapshot(folder)
-    assert first.keys() == second.keys() and len(first) == 5 + 10  # five formats, five figures x 2
+    assert first.keys() == second.keys() and len(first) == 5 + 12  # five formats, six figures x 2
     assert [name for name in first if first[name] != second[name]] == []
     assert all(b"Date" not in data and b"Matplotlib v" not in data for data in first.values())
 

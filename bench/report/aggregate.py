@@ -46,18 +46,19 @@ def derived_columns(columns: list[Column]) -> list[Column]:
     out = []
     corruptions = tuple(c.label for c in columns if c.kind == "corruption")
     if len(corruptions) >= 2:
-        out.append(Column(MEAN_CORRUPTION, "mean-corruption", corruptions))
+        out.append(Column(MEAN_CORRUPTION, "mean-corruption", corruptions, display="Mean corruption"))
         groups = severity_groups(columns)
         if len(groups) >= 2 and any(len(labels) >= 2 for labels in groups.values()):
             out += [Column(f"{MEAN_CORRUPTION} s={s}", "mean-corruption", tuple(labels), "",
-                           (("severity", str(s)),)) for s, labels in groups.items()]
+                           (("severity", str(s)),), display=f"Mean corruption, s{s}") for s, labels in groups.items()]
     by_model: dict[ThreatModel, list[str]] = {}
     for column in columns:
         if column.kind == "attack" and column.threat_model is not None and column.threat_model.eps > 0:
             by_model.setdefault(column.threat_model, []).append(column.label)
     for model, labels in sorted(by_model.items()):
         if len(labels) >= 2:
-            out.append(Column(worst_case_label(model), "worst-case", tuple(labels), threat_model=model))
+            out.append(Column(worst_case_label(model), "worst-case", tuple(labels), threat_model=model,
+                              display=f"Worst {model.text()}"))
     return out
 
 

@@ -142,7 +142,8 @@ def _column(threat: Any, records: list[Any]) -> Column:
     params = recorded if recorded is not None else flatten("threat", {"config": threat.resolved()})
     own = tuple(sorted((k[len(PARAM_PREFIX):], v) for k, v in params.items() if k.startswith(PARAM_PREFIX)))
     cls = THREATS.get(threat.name)
-    return Column(threat.label, cls.kind, (), threat.name, own, cls.threat_model(threat.config), cls.gradient_free)
+    return Column(threat.label, cls.kind, (), threat.name, own, cls.threat_model(threat.config), cls.gradient_free,
+                  cls.display(threat.config))
 
 
 def _facts(records: list[Any]) -> dict[str, str]:

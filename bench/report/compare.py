@@ -15,26 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from bench.report.model import Cell, Column, SettingData
+from bench.report.pairing import Options, pair
+from bench.report.ranks import table_ranks
 from bench.report.sanity import Flag, sanity_flags
-from bench.stats import ALPHA, LEVEL, Interval, Paired, bootstrap_interval, holm, paired_test, t_interval
+from bench.stats import Interval, Paired, bootstrap_interval, holm, t_interval
 
-
-@dataclass(frozen=True)
-class Options:
-    """How intervals and tests are computed.
-
-    Attributes:
-        ci: ``t`` (Student t; over seeds when several) or ``bootstrap`` (two-level percentile).
-        test: paired test, ``t`` or ``wilcoxon``. level: confidence level. alpha: test level.
-    """
-
-    ci: str = "t"
-    test: str = "t"
-    level: float = LEVEL
-    alpha: float = ALPHA
+__all__ = ["CellResult", "Comparison", "Options", "TableResult", "analyse", "cell_result", "clean_column", "pair"]
 
 
 @dataclass
@@ -72,6 +59,7 @@ class TableResult:
     gaps: dict[tuple[str, str], Paired | None] = field(default_factory=dict)
     comparisons: list[Comparison] = field(default_factory=list)
     flags: list[Flag] = field(default_factory=list)  # sanity-check violations (`bench.report.sanity`)
+    ranks: dict[tuple[str, str], int] = field(default_factory=dict)  # tie-aware (`bench.report.ranks`)
 
     def flags_of(self, label: str, column: str) -> list[Flag]:
         return [f for f in self.flags if f.row == label and f.column == column]
@@ -102,25 +90,11 @@ def cell_result(cell: Cell, options: Options) -> CellResult:
     return CellResult(interval, status, cell.reason(), len(seeds), len(cell.seeds), cell.device_seconds)
 
 
-def pair(a: Cell, b: Cell, options: Options) -> Paired | None:
-    """Paired comparison ``a - b``: on episodes in a one-seed table, on the seeds both cells
-    finished in a several-seed table (None with fewer than 2 shared seeds there: a seed-level
-    table is never compared on the episodes of one seed, whose variance omits training's)."""
-    shared = [s for s in a.seeds if s in a.per_seed and s in b.per_seed
-              and a.hashes.get(s) == b.hashes.get(s) and a.per_seed[s].size == b.per_seed[s].size]
-    if not shared or (len(a.seeds) > 1 and len(shared) < 2):
-        return None
-    if len(shared) == 1:
-        return paired_test(a.per_seed[shared[0]], b.per_seed[shared[0]], options.test, "episodes", options.level)
-    means_a = [float(np.mean(a.per_seed[s])) for s in shared]
-    means_b = [float(np.mean(b.per_seed[s])) for s in shared]
-    return paired_test(means_a, means_b, options.test, "seeds", options.level)
-
-
 def analyse(data: SettingData, options: Options) -> TableResult:
     """Intervals, best marks (Holm over the table) and robust gaps of one table."""
     result = TableResult(data, options, {key: cell_result(cell, options) for key, cell in data.cells.items()})
     _mark_best(result)
+    result.ranks = table_ranks(data, result.cells, options)
     result.flags = sanity_flags(data)
     clean = clean_column(data)
     for label, _ in data.rows if clean is not None else ():

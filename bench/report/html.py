@@ -13,7 +13,8 @@ from html import escape
 from bench.report.compare import TableResult
 from bench.report.model import Plot, Report
 from bench.report.tables import GAP_NOTE, INTRO, SECONDS_NOTE, provenance
-from bench.report.text import TIE, gap_rows, notes, sanity, seconds_rows, slug, table_rows, title
+from bench.report.text import TIE, column_key, gap_rows, notes, sanity, seconds_rows, slug, title, view_rows, views_of
+from bench.report.views import View, row_titles
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 110rem;
@@ -31,8 +32,11 @@ footer { margin-top: 2rem; font-size: 0.85rem; color: #555555; }
 
 
 def _table(headers: list[str], rows: list[list[str]], classes: list[list[str]] | None = None,
-           css: str = "") -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+           css: str = "", tooltips: tuple[str, ...] = ()) -> str:
+    """A table; ``tooltips``: per header, the raw label shown on hover ("" for none)."""
+    tips = list(tooltips) + [""] * (len(headers) - len(tooltips))
+    head = "".join(f'<th title="{escape(t)}">{escape(h)}</th>' if t and t != h else f"<th>{escape(h)}</th>"
+                   for h, t in zip(headers, tips, strict=True))
     body = []
     for r, row in enumerate(rows):
         cells = "".join(f'<td class="{classes[r][c]}">{escape(v)}</td>' if classes and classes[r][c]
@@ -42,17 +46,29 @@ def _table(headers: list[str], rows: list[list[str]], classes: list[list[str]] |
             + "</tbody></table></div>")
 
 
-def _classes(table: TableResult, width: int) -> list[list[str]]:
-    """A CSS class per cell of the main table: best, tie, failed, missing, partial."""
+def _classes(table: TableResult, view: View) -> list[list[str]]:
+    """A CSS class per cell of a view: best, tie, failed, missing, partial."""
     out = []
-    for label, _ in table.data.rows:
+    for _, entries in view.rows:
         row = [""]
-        for column in table.data.columns:
-            result = table.cells[(label, column.label)]
+        for entry in entries:
+            if isinstance(entry, str):
+                row.append("")
+                continue
+            result = table.cells[entry]
             status = {"FAILED": "failed", "missing": "missing", "partial": "partial"}.get(result.status, "")
             row.append(" ".join(c for c in ("best" if result.bold else "", "tie" if result.tie else "", status) if c))
-        out.append(row + [""] * (width - len(row)))
+        out.append(row)
     return out
+
+
+def _view(table: TableResult, view: View, heading: bool) -> list[str]:
+    parts = [f"<h3>{escape(view.heading)}</h3>"] if heading else []
+    return parts + [_table(*view_rows(table, view), _classes(table, view), "leaderboard", view.raw)]
+
+
+def _notes(lines: list[str]) -> str:
+    return '<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in lines) + "</ul>"
 
 
 def _png_size(png: bytes) -> tuple[int, int]:
@@ -69,18 +85,19 @@ def _figure(plot: Plot) -> str:
 
 
 def _section(report: Report, table: TableResult) -> list[str]:
-    setting = table.data.setting
-    headers, rows = table_rows(table, report.published)
+    setting, views, titles = table.data.setting, views_of(report, table), row_titles(table)
     parts = [f'<section id="{escape(slug(setting))}">', f"<h2>{escape(title(setting))}</h2>",
-             _table(headers, rows, _classes(table, len(headers)), "leaderboard"),
-             '<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in notes(table, report.published)) + "</ul>"]
-    parts += ["<h3>Sanity</h3>", '<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in sanity(table))
-              + "</ul>"]
+             *_view(table, views[0], heading=False), _notes(notes(table, report.published))]
+    for view in views[1:]:
+        parts += _view(table, view, heading=True)
+    parts += ["<h3>Sanity</h3>", _notes(sanity(table))]
     if table.gap_columns:
-        parts += ["<h3>Robust gap (clean − threat)</h3>", _table(*gap_rows(table), css="gap"),
-                  f'<ul class="notes"><li>{escape(GAP_NOTE.format(level=table.options.level))}</li></ul>']
-    parts += ["<h3>Evaluation device seconds</h3>", _table(*seconds_rows(table), css="seconds"),
-              f'<ul class="notes"><li>{escape(SECONDS_NOTE)}</li></ul>']
+        parts += ["<h3>Robust gap (clean − threat)</h3>", _table(*gap_rows(table, titles), css="gap"),
+                  _notes([GAP_NOTE.format(level=table.options.level)])]
+    parts += ["<h3>Evaluation device seconds</h3>", _table(*seconds_rows(table, titles), css="seconds"),
+              _notes([SECONDS_NOTE])]
+    if column_key(table):
+        parts += ["<h3>Column labels (as in the CSV and JSON)</h3>", _notes(column_key(table))]
     plots = report.plots.get(slug(setting), [])
     if plots:
         parts += ['<div class="plots">', *(_figure(p) for p in plots), "</div>"]

@@ -32,6 +32,8 @@ class Column:
         threat_model: the (norm, eps) ball of an attack, or of the attacks a worst case is over,
             as the threat class declares it (`Threat.threat_model`); None otherwise.
         gradient_free: the threat class declares it reads no gradients (Square).
+        display: the human header of md/tex/html tables and plots (``PGD-20, ε = 8/255``, from
+            `Threat.display`); ``label`` stays the raw label of CSV/JSON. Empty: use ``label``.
     """
 
     label: str
@@ -41,9 +43,15 @@ class Column:
     params: tuple[tuple[str, str], ...] = ()
     threat_model: ThreatModel | None = None
     gradient_free: bool = False
+    display: str = ""
 
     def param(self, key: str) -> str | None:
         return dict(self.params).get(key)
+
+    @property
+    def header(self) -> str:
+        """What a reader sees: ``display``, else the raw label."""
+        return self.display or self.label
 
 
 @dataclass

@@ -1,181 +1,135 @@
-"""Figures of one table (matplotlib, Agg renderer, no pyplot global state), PNG and SVG.
+"""Figures of one table, PNG and SVG, named ``<setting slug>-<what they show>``:
 
-- accuracy vs eps, per attack family (attacks with an ``eps`` parameter; the clean column is
-  drawn at eps = 0 when there is no eps-0 attack);
-- accuracy vs attack steps, per attack family (attacks with a ``steps`` parameter);
-- accuracy vs corruption severity (mean over the corruptions of each severity, per episode);
-- clean vs robust accuracy, one point per baseline (robust: the worst case over attacks, else
-  the only attack, else the mean corruption).
+- ``acc-vs-eps-<norm>-<attack>``: accuracy vs radius per attack family (`plot_data`), L-inf
+  radii as n/255 and L2 radii on their own figure, the clean column at eps = 0 when no attack
+  ran at 0;
+- ``acc-vs-steps-<attack>-<norm>-<radius>``: accuracy vs attack steps per attack family;
+- ``acc-vs-severity-<family>``: accuracy vs corruption severity per ImageNet-C family (noise,
+  blur, weather, digital) and over ``all`` corruptions when they span several families;
+- ``clean-vs-robust-<norm>-<radius>``: clean vs robust accuracy per baseline at each threat
+  model, robust being AutoAttack's worst case over the attacks run there (Croce & Hein 2020;
+  `bench.report.aggregate`), or the only attack run there; without attacks
+  ``clean-vs-mean-corruption``.
 
-Byte-stable: fixed ``svg.hashsalt``, text kept as text in SVG, and no date or software
-version in the files' metadata.
+Lines have one line per baseline with its 95% CI as a band; every figure has the chance line
+at 100/way %; a family with one x value gives no figure. Drawing and byte stability:
+`bench.report.plot_draw`.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, cast
+import re
+from collections import Counter
 
-import matplotlib
-import matplotlib.style
-import numpy as np
 from matplotlib.figure import Figure
 
-from bench.report.aggregate import combine, severity_groups
-from bench.report.compare import TableResult, cell_result
+from bench.report.compare import TableResult
 from bench.report.model import Column, Plot
+from bench.report.plot_data import Curve, attack_curves, radius_token, severity_curves
+from bench.report.plot_draw import line_figure, plot_style, render, scatter_figure
 from bench.report.text import slug
-from bench.stats import Interval
+from bench.report.views import row_titles
 
-Point = tuple[float, Interval]
-STYLE: dict[str, Any] = {"svg.hashsalt": "fewshot-bench", "svg.fonttype": "none", "font.family": "DejaVu Sans",
-                         "font.size": 9, "figure.dpi": 100, "savefig.dpi": 100}
+__all__ = ["table_figures", "table_plots"]
 
 
-@contextmanager
-def _style() -> Iterator[None]:
-    """matplotlib's default style (a user's matplotlibrc must not change the files) plus ours."""
-    with matplotlib.style.context("default"), matplotlib.rc_context(cast(Any, STYLE)):
-        yield
+def _token(key: str, value: str) -> str:
+    """``steps20``: a parameter in a file name (numbers at 4 significant digits)."""
+    try:
+        value = f"{float(value):.4g}"
+    except ValueError:
+        pass
+    return re.sub(r"[^A-Za-z0-9._-]", "", f"{key}{value}")
 
 
-def _render(figure: Figure) -> tuple[bytes, bytes]:
-    png, svg = io.BytesIO(), io.BytesIO()
-    figure.savefig(png, format="png", metadata={"Software": None})
-    figure.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
-    return png.getvalue(), svg.getvalue()
-
-
-def _figure() -> tuple[Figure, Any]:
-    """A figure with fixed margins (an automatic layout costs more than the drawing)."""
-    figure = Figure(figsize=(5.5, 3.6))
-    figure.subplots_adjust(left=0.11, right=0.97, bottom=0.13, top=0.91)
-    return figure, figure.subplots()
-
-
-def line_figure(series: dict[str, list[Point]], xlabel: str, title: str) -> Figure:
-    """One line with 95% CI error bars per baseline; ``series``: label -> [(x, interval)]."""
-    figure, axes = _figure()
-    for label, points in series.items():
-        points = sorted(points, key=lambda p: p[0])
-        axes.errorbar([x for x, _ in points], [100 * iv.mean for _, iv in points],
-                      yerr=[0 if iv.half != iv.half else 100 * iv.half for _, iv in points],
-                      marker="o", capsize=3, label=label)
-    ticks = sorted({x for points in series.values() for x, _ in points})
-    axes.set_xticks(ticks, [f"{x:g}" for x in ticks])  # the measured values, not fractions of them
-    axes.set(xlabel=xlabel, ylabel="accuracy (%)", title=title)
-    _clip(axes)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc="lower left")
-    return figure
-
-
-def _interval(table: TableResult, label: str, column: str) -> Interval | None:
-    return table.cells[(label, column)].interval
-
-
-def _family(column: Column, axis: str) -> tuple[str, tuple[tuple[str, str], ...]]:
-    return column.name, tuple(p for p in column.params if p[0] != axis)
-
-
-def param_series(table: TableResult, axis: str) -> list[tuple[str, dict[str, list[Point]]]]:
-    """Per attack family (name and the other parameters), each baseline's accuracy against ``axis``."""
-    families: dict[tuple[str, tuple[tuple[str, str], ...]], list[Column]] = {}
-    for column in table.data.columns:
-        if column.kind == "attack" and column.param(axis) is not None:
-            families.setdefault(_family(column, axis), []).append(column)
-    clean = next((c for c in table.data.columns if c.kind == "clean"), None)
+def unique_keys(curves: list[Curve]) -> list[str]:
+    """Each curve's key, with the parameters that tell same-keyed families apart appended
+    (``acc-vs-eps-linf-pgd-steps20``), and a counter only if even those are equal."""
+    counts = Counter(c.key for c in curves)
+    keys = []
+    for curve in curves:
+        key = curve.key
+        if counts[key] > 1:
+            twins = [dict(c.fixed) for c in curves if c.key == key]
+            differing = [k for k, v in curve.fixed if any(t.get(k) != v for t in twins)]
+            key = "-".join([key, *(_token(k, dict(curve.fixed)[k]) for k in differing)])
+        keys.append(key)
+    seen: Counter[str] = Counter()
     out = []
-    for (name, _), columns in families.items():
-        if len({c.param(axis) for c in columns}) < 2:
-            continue
-        series: dict[str, list[Point]] = {}
-        for label, _ in table.data.rows:
-            points = [(float(c.param(axis) or 0), iv) for c in columns if (iv := _interval(table, label, c.label))]
-            origin = _interval(table, label, clean.label) if axis == "eps" and clean else None
-            if origin is not None and all(x != 0 for x, _ in points):
-                points.append((0.0, origin))
-            if points:
-                series[label] = [(x * 255 if axis == "eps" else x, iv) for x, iv in points]
-        if any(len(points) >= 2 for points in series.values()):  # a curve, not isolated points
-            out.append((name, series))
+    for key in keys:
+        seen[key] += 1
+        out.append(key if keys.count(key) == 1 else f"{key}-{seen[key]}")
     return out
 
 
-def severity_series(table: TableResult) -> dict[str, list[Point]]:
-    """Each baseline's mean accuracy over the corruptions of each severity (per-episode means)."""
-    groups = severity_groups(table.data.columns)
-    series: dict[str, list[Point]] = {}
-    for label, _ in table.data.rows:
-        for severity, members in groups.items():
-            cells = [table.data.cells[(label, m)] for m in members]
-            result = cell_result(combine(cells, table.data.seeds, np.mean, tuple(members)), table.options)
-            if result.interval is not None:
-                series.setdefault(label, []).append((float(severity), result.interval))
-    return series if any(len(points) >= 2 for points in series.values()) else {}
+def _without_radius(column: Column) -> str:
+    model = column.threat_model
+    return column.header.removesuffix(f", {model.radius_text()}") if model is not None else column.header
 
 
-def _robust_column(columns: list[Column]) -> Column | None:
-    """The y axis of the clean-vs-robust plot: the worst case at the threat model with the most
-    attacks (the smallest radius on a tie), else a lone attack, else the mean corruption. Its
-    label, which names the radius, is the axis title."""
-    worst = [c for c in columns if c.kind == "worst-case" and c.threat_model is not None]
-    if worst:
-        return max(worst, key=lambda c: (len(c.members), -c.threat_model.eps))  # type: ignore[union-attr]
-    attacks = [c for c in columns if c.kind == "attack"]
-    if len(attacks) == 1:
-        return attacks[0]
-    return next((c for c in columns if c.kind == "mean-corruption"), None)
+def robust_columns(columns: list[Column]) -> list[Column]:
+    """The y axes of the clean-vs-robust figures: per threat model the worst case over its
+    attacks, or its only attack; without attacks the mean corruption."""
+    by_model: dict[tuple[str, float], Column] = {}
+    for column in columns:
+        model = column.threat_model
+        if column.kind == "worst-case" and model is not None:
+            by_model[(model.norm, model.eps)] = column
+    for column in columns:
+        model = column.threat_model
+        if column.kind == "attack" and model is not None and model.eps > 0:
+            by_model.setdefault((model.norm, model.eps), column)  # a worst case, where there is one, wins
+    if by_model:
+        return [by_model[k] for k in sorted(by_model)]
+    mean = next((c for c in columns if c.kind == "mean-corruption" and not c.params), None)
+    return [mean] if mean is not None else []
 
 
-def scatter_figure(table: TableResult) -> tuple[Figure, str] | None:
-    """Clean vs robust accuracy per baseline, or None without a clean and a robust column."""
-    columns = table.data.columns
-    clean = next((c for c in columns if c.kind == "clean"), None)
-    robust = _robust_column(columns)
-    if clean is None or robust is None:
+def _robust_text(column: Column, columns: list[Column]) -> tuple[str, str, str]:
+    """(file name part, y label, caption) of a clean-vs-robust figure."""
+    model = column.threat_model
+    if model is None:
+        return "clean-vs-mean-corruption", "mean corruption accuracy (%)", (
+            f"Clean vs mean corruption accuracy (mean over {len(column.members)} corruptions)")
+    key, at = f"clean-vs-robust-{radius_token(model.norm, model.eps)}", f"at {model.text()}"
+    if column.kind != "worst-case":
+        return key, f"{column.header} (%)", (
+            f"Clean vs robust accuracy {at} (robust: {_without_radius(column)}, the only attack at this radius)")
+    headers = {c.label: _without_radius(c) for c in columns}
+    attacks = ", ".join(headers.get(m, m) for m in column.members)
+    return key, f"worst case {at} (%)", f"Clean vs robust accuracy {at} (robust: per-episode worst case over {attacks})"
+
+
+def _scatter(table: TableResult, column: Column, chance: float) -> tuple[str, str, Figure] | None:
+    clean = next((c for c in table.data.columns if c.kind == "clean"), None)
+    if clean is None:
         return None
-    points = [(label, x, y) for label, _ in table.data.rows
-              if (x := _interval(table, label, clean.label)) and (y := _interval(table, label, robust.label))]
+    cells, titles = table.cells, row_titles(table)
+    points = [(titles[label], x, y) for label, _ in table.data.rows
+              if (x := cells[(label, clean.label)].interval) and (y := cells[(label, column.label)].interval)]
     if not points:
         return None
-    figure, axes = _figure()
-    for label, x, y in points:
-        axes.errorbar([100 * x.mean], [100 * y.mean], xerr=[_bar(x)], yerr=[_bar(y)], marker="o", capsize=3,
-                      label=label)
-    axes.set(xlabel="clean accuracy (%)", ylabel=f"{robust.label} accuracy (%)", title=f"clean vs {robust.label}")
-    _clip(axes)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc="lower left")
-    return figure, robust.label
+    key, ylabel, caption = _robust_text(column, table.data.columns)
+    return key, caption, scatter_figure(points, ylabel, f"Clean vs {ylabel.removesuffix(' (%)')}", chance)
 
 
-def _clip(axes: Any) -> None:
-    """Keep the axes within accuracy's range when wide intervals would reach past it."""
-    low, high = axes.get_ylim()
-    axes.set_ylim(max(low, -2.0), min(high, 102.0))
-
-
-def _bar(interval: Interval) -> float:
-    return 0.0 if interval.half != interval.half else 100 * interval.half
+def table_figures(table: TableResult) -> list[tuple[str, str, Figure]]:
+    """Every figure of one table as (name, caption, figure), in a fixed order: eps, steps,
+    severity, clean vs robust."""
+    stem, level = slug(table.data.setting), table.options.level
+    chance = 100 / table.data.setting.way
+    out = []
+    with plot_style():
+        curves = attack_curves(table) + severity_curves(table)
+        for key, curve in zip(unique_keys(curves), curves, strict=True):
+            out.append((f"{stem}-{key}", curve.caption, line_figure(curve, chance, level)))
+        for column in robust_columns(table.data.columns):
+            if (scatter := _scatter(table, column, chance)) is not None:
+                out.append((f"{stem}-{scatter[0]}", scatter[1], scatter[2]))
+    return out
 
 
 def table_plots(table: TableResult) -> list[Plot]:
-    """Every figure of one table, in a fixed order."""
-    stem, out = slug(table.data.setting), []
-    with _style():
-        for axis, xlabel in (("eps", "eps (x/255)"), ("steps", "attack steps")):
-            for index, (name, series) in enumerate(param_series(table, axis)):
-                suffix = f"-{index}" if index else ""
-                figure = line_figure(series, xlabel, f"{name}: accuracy vs {axis}")
-                out.append(Plot(f"{stem}-{axis}-{name}{suffix}", f"accuracy vs {axis} ({name})", *_render(figure)))
-        severity = severity_series(table)
-        if severity:
-            figure = line_figure(severity, "corruption severity", "mean over corruptions vs severity")
-            out.append(Plot(f"{stem}-severity", "accuracy vs corruption severity", *_render(figure)))
-        scatter = scatter_figure(table)
-        if scatter is not None:
-            out.append(Plot(f"{stem}-clean-vs-robust", f"clean vs {scatter[1]}", *_render(scatter[0])))
-    return out
+    """Every figure of one table, rendered (PNG and SVG), in `table_figures`' order."""
+    with plot_style():
+        return [Plot(name, caption, *render(figure)) for name, caption, figure in table_figures(table)]

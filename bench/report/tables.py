@@ -1,24 +1,38 @@
-"""Markdown and LaTeX (booktabs) renderings of a report, through tabulate."""
+"""Markdown and LaTeX (booktabs) renderings of a report.
+
+Each data setting renders as its views (`bench.report.views`): the headline table, then the
+detail tables. Markdown goes through tabulate; LaTeX is written here so that every tabular fits
+a plain ``article`` page: two-line headers, at most `LATEX_COLUMNS` result columns (a wider
+view is transposed when it has few rows, else split), one-sentence captions, stable labels.
+"""
 
 from __future__ import annotations
 
+import re
+
 from tabulate import tabulate
 
+from bench.report.compare import TableResult
 from bench.report.model import Report
 from bench.report.sanity import FLAG
-from bench.report.text import TIE, gap_rows, notes, sanity, seconds_rows, slug, table_rows, title
+from bench.report.text import TIE, column_key, gap_rows, notes, sanity, seconds_rows, slug, title, view_rows, views_of
+from bench.report.views import View, row_titles
 
 INTRO = "Few-shot accuracy (%) on fixed test episodes shared by every baseline and threat."
 GAP_NOTE = ("robust gap: clean minus threat accuracy in percentage points, ± half-width of the paired Student-t "
             "{level:.0%} CI of the per-episode differences (per-seed mean differences when several seeds are shared)")
 SECONDS_NOTE = ("evaluation device seconds from each evaluation run's `device_seconds`, summed over seeds; "
                 "training time is recorded on the train runs and is not included")
-# tabulate escapes LaTeX specials, so markup travels through it as plain-letter tokens
-BOLD_OPEN, BOLD_CLOSE, TIE_TOKEN = "ZZBOLDOPENZZ", "ZZBOLDCLOSEZZ", "ZZTIEZZ"
+LATEX_COLUMNS = 6  # result columns of one tabular at \footnotesize: fits \textwidth of a 10pt article
 LATEX_TEXT = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
-LATEX_UNICODE = {"±": r"$\pm$", TIE: r"$^\dagger$", FLAG: r"$^\ddagger$", "∞": r"$\infty$", "−": "--", "–": "--",
-                 "…": r"\ldots{}"}
+LATEX_UNICODE = {" ± ": r"$\pm$", "±": r"$\pm$", TIE: r"$^\dagger$", FLAG: r"$^\ddagger$", "∞": r"$\infty$",
+                 "ε₂": r"$\epsilon_2$", "ε": r"$\epsilon$", "−": "--", "–": "--", "…": r"\ldots{}", "×": r"$\times$"}
+# tokens of plain letters carry the marks through escaping
+BOLD_OPEN, BOLD_CLOSE, TIE_TOKEN = "ZZBOLDOPENZZ", "ZZBOLDCLOSEZZ", "ZZTIEZZ"
+PARTIAL, PARTIAL_TOKEN = re.compile(r" \((\d+)/(\d+) seeds\)"), re.compile(r"ZZSEEDS(\d+)OF(\d+)ZZ")
+SHORT_HEADER = 9  # characters that fit a result column on one line
+LATEX_NOTES = 3  # the notes printed under a LaTeX headline (interval rule, marks, flags); the rest are comments
 
 
 def provenance(report: Report) -> str:
@@ -35,6 +49,27 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
+def _markdown_setting(report: Report, table: TableResult) -> list[str]:
+    views, titles = views_of(report, table), row_titles(table)
+    lines = [f"## {title(table.data.setting)}", "", markdown_table(*view_rows(table, views[0], md_mark)), ""]
+    lines += [f"- {line}" for line in notes(table, report.published)] + [""]
+    for view in views[1:]:
+        lines += [f"### {view.heading}", "", markdown_table(*view_rows(table, view, md_mark)), ""]
+    lines += ["### Sanity", "", *(f"- {line}" for line in sanity(table)), ""]
+    if table.gap_columns:
+        lines += ["### Robust gap (clean − threat)", "", markdown_table(*gap_rows(table, titles)), "",
+                  f"- {GAP_NOTE.format(level=table.options.level)}", ""]
+    lines += ["### Evaluation device seconds", "", markdown_table(*seconds_rows(table, titles)), "",
+              f"- {SECONDS_NOTE}", ""]
+    key = column_key(table)
+    if key:
+        lines += ["### Column labels (as in the CSV and JSON)", "", *(f"- {line}" for line in key), ""]
+    plots = report.plots.get(slug(table.data.setting), [])
+    if plots:
+        lines += ["Plots: " + ", ".join(f"[{p.caption}](plots/{p.name}.svg)" for p in plots), ""]
+    return lines
+
+
 def render_markdown(report: Report) -> str:
     """The whole ``leaderboard.md``."""
     lines = [f"# Leaderboard: {report.suite.name}", ""]
@@ -42,18 +77,7 @@ def render_markdown(report: Report) -> str:
         lines += [report.suite.description.strip(), ""]
     lines += [INTRO, ""] + ([f"Filtered: {report.filters}.", ""] if report.filters else [])
     for table in report.tables:
-        lines += [f"## {title(table.data.setting)}", "", markdown_table(*table_rows(table, report.published, md_mark)),
-                  ""]
-        lines += [f"- {line}" for line in notes(table, report.published)] + [""]
-        lines += ["### Sanity", "", *(f"- {line}" for line in sanity(table)), ""]
-        if table.gap_columns:
-            lines += ["### Robust gap (clean − threat)", "", markdown_table(*gap_rows(table)), ""]
-            lines += [f"- {GAP_NOTE.format(level=table.options.level)}", ""]
-        lines += ["### Evaluation device seconds", "", markdown_table(*seconds_rows(table)), "",
-                  f"- {SECONDS_NOTE}", ""]
-        plots = report.plots.get(slug(table.data.setting), [])
-        if plots:
-            lines += ["Plots: " + ", ".join(f"[{p.caption}](plots/{p.name}.svg)" for p in plots), ""]
+        lines += _markdown_setting(report, table)
     if report.ignored:
         lines += [f"{report.ignored} record(s) of other configurations of this suite were ignored.", ""]
     lines += [provenance(report), ""]
@@ -69,29 +93,76 @@ def latex_escape(text: str) -> str:
 
 
 def _latex_mark(text: str, bold: bool, tie: bool) -> str:
-    return (f"{BOLD_OPEN}{text}{BOLD_CLOSE}" if bold else text) + (f" {TIE_TOKEN}" if tie else "")
+    return (f"{BOLD_OPEN}{text}{BOLD_CLOSE}" if bold else text) + (TIE_TOKEN if tie else "")
 
 
-def latex_tabular(headers: list[str], rows: list[list[str]]) -> str:
-    """A booktabs ``tabular``: first column left, the others right-aligned."""
-    text = tabulate(rows, headers=headers, tablefmt="latex_booktabs", disable_numparse=True,
-                    colalign=("left",) + ("right",) * (len(headers) - 1))
-    for plain, latex in {**LATEX_UNICODE, BOLD_OPEN: r"\textbf{", BOLD_CLOSE: "}", TIE_TOKEN: r"$^\dagger$"}.items():
-        text = text.replace(plain, latex)
-    return text
+def _latex_cell(text: str) -> str:
+    """A cell: escaped, then the mark tokens of `_latex_mark` made LaTeX (escaping would break them);
+    ``(1/2 seeds)`` becomes a superscript ``1/2`` (the notes say so)."""
+    out = latex_escape(PARTIAL.sub(r"ZZSEEDS\1OF\2ZZ", text))
+    out = PARTIAL_TOKEN.sub(r"$^{\1/\2}$", out)
+    for token, latex in {BOLD_OPEN: r"\textbf{", BOLD_CLOSE: "}", TIE_TOKEN: r"$^\dagger$"}.items():
+        out = out.replace(token, latex)
+    return out
+
+
+def _latex_header(text: str) -> str:
+    """A header on two lines at its first ``, `` (``PGD-20`` over ``ε = 8/255``), else at its
+    first space when it is long (``Worst`` over ``L∞ 8/255``)."""
+    first, _, second = text.partition(", ")
+    if not second and len(text) > SHORT_HEADER:
+        first, _, second = text.partition(" ")
+    if not second:
+        return latex_escape(text)
+    return rf"\begin{{tabular}}[b]{{@{{}}c@{{}}}}{latex_escape(first)}\\{latex_escape(second)}\end{{tabular}}"
+
+
+def _tabular(headers: list[str], rows: list[list[str]]) -> list[str]:
+    lines = [rf"\begin{{tabular}}{{l{'r' * (len(headers) - 1)}}}", r"\toprule",
+             " & ".join(_latex_header(h) for h in headers) + r" \\", r"\midrule"]
+    lines += [" & ".join([latex_escape(row[0]), *(_latex_cell(c) for c in row[1:])]) + r" \\" for row in rows]
+    return [*lines, r"\bottomrule", r"\end{tabular}"]
+
+
+def latex_blocks(headers: list[str], rows: list[list[str]]) -> list[list[str]]:
+    """The tabulars of one view: as is when it fits, transposed when it has few rows, else
+    split into column groups (each repeating the row headers)."""
+    width = len(headers) - 1
+    if width <= LATEX_COLUMNS:
+        return [_tabular(headers, rows)]
+    if len(rows) <= LATEX_COLUMNS:
+        transposed = [[headers[c + 1], *(row[c + 1] for row in rows)] for c in range(width)]
+        return [_tabular(["", *(row[0] for row in rows)], transposed)]
+    groups = [range(1 + i, 1 + min(i + LATEX_COLUMNS, width)) for i in range(0, width, LATEX_COLUMNS)]
+    return [_tabular([headers[0], *(headers[c] for c in g)], [[row[0], *(row[c] for c in g)] for row in rows])
+            for g in groups]
+
+
+def _latex_view(report: Report, table: TableResult, view: View, below: str) -> list[str]:
+    """One ``table`` float; ``below``: LaTeX text printed under the tabulars."""
+    blocks = latex_blocks(*view_rows(table, view, _latex_mark, reasons=False))
+    lines = [f"% {view.heading}", r"\begin{table}[t]", r"\centering", r"\footnotesize",
+             r"\setlength{\tabcolsep}{3pt}", rf"\caption{{{latex_escape(view.caption)}}}",
+             rf"\label{{tab:{report.suite.name}-{view.key}}}"]
+    for i, block in enumerate(blocks):
+        lines += ([r"\par\medskip"] if i else []) + block
+    if below:
+        lines += [r"\par\smallskip", r"\parbox{\linewidth}{\scriptsize " + below + "}"]
+    return [*lines, r"\end{table}", ""]
 
 
 def render_latex(report: Report) -> str:
-    """``leaderboard.tex``: one ``table`` float per data setting (needs ``\\usepackage{booktabs}``)."""
+    """``leaderboard.tex``: one ``table`` float per view (needs ``\\usepackage{booktabs}``)."""
     lines = [f"% {provenance(report)}", "% Requires \\usepackage{booktabs}.", ""]
     for table in report.tables:
-        setting, table_notes = table.data.setting, notes(table, report.published)
-        head = len(table.rules) + 1  # the interval rules and the bold/tie rule go into the caption
-        caption = f"{report.suite.name}: {title(setting)}. {INTRO} " + " ".join(
-            n[0].upper() + n[1:] + "." for n in table_notes[:head])
-        lines += [f"% {title(setting)}", r"\begin{table}[t]", r"\centering",
-                  rf"\caption{{{latex_escape(caption)}}}", rf"\label{{tab:{report.suite.name}-{slug(setting)}}}",
-                  latex_tabular(*table_rows(table, report.published, _latex_mark, reasons=False)), r"\end{table}"]
-        lines += [f"% {line}" for line in table_notes[head:]]
-        lines += [f"% sanity: {line}" for line in sanity(table)] + [""]
+        views, table_notes = views_of(report, table), notes(table, report.published)
+        shown = latex_escape(" ".join(n[0].upper() + n[1:] + "." for n in table_notes[:LATEX_NOTES])
+                             + " Superscript k/n: k of n seeds finished.")
+        lines += _latex_view(report, table, views[0], shown)
+        lines += [f"% {line}" for line in table_notes[LATEX_NOTES:]]
+        lines += [f"% sanity: {line}" for line in sanity(table)] + [f"% column {line}" for line in column_key(table)]
+        lines.append("")
+        headline = rf"Intervals and marks as in Table~\ref{{tab:{report.suite.name}-{views[0].key}}}."
+        for view in views[1:]:
+            lines += _latex_view(report, table, view, headline)
     return "\n".join(lines)

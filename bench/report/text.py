@@ -12,7 +12,9 @@ from collections.abc import Callable
 from bench.config import DataSetting
 from bench.published import Published
 from bench.report.compare import CellResult, TableResult
+from bench.report.model import Report
 from bench.report.sanity import FLAG, sanity_lines
+from bench.report.views import View, setting_views
 from bench.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Interval
 
 Mark = Callable[[str, bool, bool], str]
@@ -36,6 +38,12 @@ def title(setting: DataSetting) -> str:
 def slug(setting: DataSetting) -> str:
     """A file-name-safe, unique name of a data setting."""
     return f"{setting.name}-{setting.way}w{setting.shot}s-{setting.image_size}px-q{setting.query}"
+
+
+def views_of(report: Report, table: TableResult) -> list[View]:
+    """The headline and detail views of one table (`bench.report.views`)."""
+    setting = table.data.setting
+    return setting_views(table, report.published, report.suite.mce_reference, slug(setting), title(setting))
 
 
 def pct(value: float) -> str:
@@ -72,47 +80,47 @@ def plain(text: str, bold: bool, tie: bool) -> str:
     return text + (f" {TIE}" if tie else "")
 
 
-def table_rows(table: TableResult, published: dict[tuple[str, str], Published], mark: Mark = plain,
-               reasons: bool = True) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows of the main table (a paper column when the suite gives published numbers)."""
-    columns = table.data.columns
-    setting = table.data.setting.label
-    clean = next((c.label for c in columns if c.kind == "clean"), None)
-    papers = {label: published[(label, setting)] for label, _ in table.data.rows
-              if (label, setting) in published and clean is not None}  # published numbers are clean accuracies
+def view_rows(table: TableResult, view: View, mark: Mark = plain,
+              reasons: bool = True) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of one view: cells with their marks and sanity flags, text as given."""
     rows = []
-    for label, _ in table.data.rows:
-        row = [label]
-        for column in columns:
-            result = table.cells[(label, column.label)]
+    for header, entries in view.rows:
+        row = [header]
+        for entry in entries:
+            if isinstance(entry, str):
+                row.append(entry)
+                continue
+            result = table.cells[entry]
             text = cell_text(result, reasons)
             text = mark(text, result.bold, result.tie) if result.interval else text
-            row.append(text + (f" {FLAG}" if table.flags_of(label, column.label) else ""))
-        if papers:
-            ours = table.cells[(label, str(clean))]
-            ours_text = interval_text(ours.interval) if ours.interval else cell_text(ours, reasons=False)
-            row.append(f"paper {papers[label].text()} / ours {ours_text}" if label in papers else "–")
+            row.append(text + (f" {FLAG}" if table.flags_of(*entry) else ""))
         rows.append(row)
-    headers = ["baseline", *(c.label for c in columns)] + (["paper (clean)"] if papers else [])
-    return headers, rows
+    return list(view.headers), rows
 
 
-def gap_rows(table: TableResult) -> tuple[list[str], list[list[str]]]:
-    """Robust gap (clean − threat) per row and non-clean column."""
-    columns = table.gap_columns
-    rows = [[label, *(gap_text(table, (label, c.label)) for c in columns)] for label, _ in table.data.rows]
-    return ["baseline", *(c.label for c in columns)], rows
+def gap_rows(table: TableResult, titles: dict[str, str]) -> tuple[list[str], list[list[str]]]:
+    """Robust gap (clean − threat): one row per non-clean column, one column per baseline (long,
+    not wide: a suite has far more threats than baselines)."""
+    labels = [label for label, _ in table.data.rows]
+    rows = [[c.header, *(gap_text(table, (label, c.label)) for label in labels)] for c in table.gap_columns]
+    return ["threat", *(titles[label] for label in labels)], rows
 
 
-def seconds_rows(table: TableResult) -> tuple[list[str], list[list[str]]]:
-    """Evaluation device seconds per cell (summed over seeds) and per row."""
+def seconds_rows(table: TableResult, titles: dict[str, str]) -> tuple[list[str], list[list[str]]]:
+    """Evaluation device seconds per threat (rows, summed over seeds) and baseline, and totals."""
     columns = [c for c in table.data.columns if not c.members]
-    rows = []
-    for label, _ in table.data.rows:
-        values = [table.cells[(label, c.label)].device_seconds for c in columns]
-        total = sum(v for v in values if v is not None)
-        rows.append([label, *("–" if v is None else f"{v:.1f}" for v in values), f"{total:.1f}"])
-    return ["baseline", *(c.label for c in columns), "total"], rows
+    labels = [label for label, _ in table.data.rows]
+    values = {(label, c.label): table.cells[(label, c.label)].device_seconds for label in labels for c in columns}
+    rows = [[c.header, *("–" if values[(label, c.label)] is None else f"{values[(label, c.label)]:.1f}"
+                         for label in labels)] for c in columns]
+    totals = [sum(v for (row, _), v in values.items() if row == label and v is not None) for label in labels]
+    return ["threat", *(titles[label] for label in labels)], [*rows, ["total", *(f"{t:.1f}" for t in totals)]]
+
+
+def column_key(table: TableResult) -> list[str]:
+    """``header: raw label`` for every column whose header is not its raw label (CSV/JSON
+    use the raw labels), so a reader can match a table to the records."""
+    return [f"{c.header}: `{c.label}`" for c in table.data.columns if c.header != c.label]
 
 
 def notes(table: TableResult, published: dict[tuple[str, str], Published]) -> list[str]:
@@ -127,7 +135,7 @@ def notes(table: TableResult, published: dict[tuple[str, str], Published]) -> li
     else:
         lines.append("bold: none (no column has two results to compare)")
     lines += _few_seed_notes(table)
-    lines += _derived_notes(table)
+    lines += _derived_notes(table) + _view_notes(table, published)
     if table.flags:
         lines.append(f"{FLAG}: a sanity check against gradient masking failed for this cell (see Sanity)")
     lines.append(f"test episodes per seed: {facts['episodes']}; seeds: {', '.join(map(str, table.data.seeds))}; "
@@ -155,6 +163,17 @@ def _few_seed_notes(table: TableResult) -> list[str]:
         lines.append(f"Wilcoxon on {seeds} seed pairs cannot reach alpha = {options.alpha:g}: its smallest two-sided "
                      f"p-value is 2/2^n = {2 / 2 ** seeds:.3g}, so no cell can be bold; use 6 or more seeds or the "
                      f"t-test")
+    return lines
+
+
+def _view_notes(table: TableResult, published: dict[tuple[str, str], Published]) -> list[str]:
+    """How the headline's extra columns are made (ranks, paper difference)."""
+    lines = [f"mean rank: per column, 1 + the number of rows significantly better ({TESTS[table.options.test]}, "
+             f"Holm over the column's pairs, alpha = {table.options.alpha:g}), averaged over the table's columns; "
+             f"rows no test separates share a rank"]
+    if any(setting == table.data.setting.label for _, setting in published):
+        lines.append("ours − paper: our clean accuracy minus the published one, ± the half-widths of our interval "
+                     "and the paper's (where it gives one) in quadrature")
     return lines
 
 

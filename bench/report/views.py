@@ -1,0 +1,182 @@
+"""What a table of a report shows: a headline table per data setting, then detail tables.
+
+- **headline**: clean, the worst case per threat model (else the one attack run there), the
+  mean corruption accuracy (else the one corruption), the relative mCE against the suite's
+  ``report.mce_reference`` (`bench.report.mce`), label noise, shift, the published clean
+  accuracy and ours minus it, and the mean tie-aware rank (`bench.report.ranks`);
+- **attacks at one threat model**: every attack at that (norm, eps), by steps, and the worst case;
+- **corruptions of one baseline**: corruption x severity, and the mean per severity;
+- **other threats**: every column no other table shows (support-set threats, ...).
+
+A view lists cell keys ``(row label, column label)`` or plain text per entry; md, tex and
+html render the same views (`bench.report.text.view_rows`). Column headers are the threats'
+display names; the raw labels stay in CSV/JSON and travel with each view (``raw``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from bench.published import Published
+from bench.registry import BASELINES
+from bench.report.compare import TableResult
+from bench.report.mce import relative_mce
+from bench.report.model import Column
+from bench.report.ranks import mean_rank
+
+CellKey = tuple[str, str]
+Entry = CellKey | str
+SEVERITY = re.compile(r", s(\d)")
+
+
+@dataclass(frozen=True)
+class View:
+    """One rendered table: ``key`` is stable (file anchors, LaTeX labels); ``raw`` gives each
+    header's raw label ("" where the header is no threat column)."""
+
+    key: str
+    heading: str
+    caption: str
+    headers: tuple[str, ...]
+    raw: tuple[str, ...]
+    rows: tuple[tuple[str, tuple[Entry, ...]], ...]
+
+
+def headline_columns(table: TableResult) -> list[Column]:
+    """The headline's cell columns, in reading order (see the module docstring)."""
+    columns = table.data.columns
+    out = [c for c in columns if c.kind == "clean"]
+    models = sorted({c.threat_model for c in columns if c.kind == "attack" and c.threat_model is not None})
+    for model in models:
+        worst = [c for c in columns if c.kind == "worst-case" and c.threat_model == model]
+        at_model = [c for c in columns if c.kind == "attack" and c.threat_model == model]
+        if worst:
+            out += worst
+        elif len(at_model) == 1:
+            out += at_model
+    mean = [c for c in columns if c.kind == "mean-corruption" and not c.params]
+    corruptions = [c for c in columns if c.kind == "corruption"]
+    out += mean or (corruptions if len(corruptions) == 1 else [])
+    return out + [c for c in columns if c.name == "label_noise" or c.kind == "shift"]
+
+
+def headline_view(table: TableResult, extras: dict[str, dict[str, str]], slug: str, title: str,
+                  row_title: dict[str, str]) -> View:
+    """The headline table; ``extras``: header -> row label -> text (rel. mCE, paper columns)."""
+    columns = headline_columns(table)
+    rows = []
+    for label, _ in table.data.rows:
+        rank = mean_rank(table.ranks, label, [c.label for c in columns])
+        entries: list[Entry] = [(label, c.label) for c in columns]
+        entries += [extras[h].get(label, "–") for h in extras]
+        rows.append((row_title[label], (*entries, "–" if rank is None else f"{rank:.1f}")))
+    return View(f"{slug}-headline", title, f"Few-shot accuracy (%) on {title}: clean, per threat model, "
+                f"corruptions and shifts.", ("baseline", *(c.header for c in columns), *extras, "mean rank"),
+                ("", *(c.label for c in columns), *("" for _ in extras), ""), tuple(rows))
+
+
+def attack_views(table: TableResult, slug: str, title: str, row_title: dict[str, str]) -> list[View]:
+    """One table per threat model with two or more attacks (rows: baselines)."""
+    columns, views = table.data.columns, []
+    models = sorted({c.threat_model for c in columns if c.kind == "attack" and c.threat_model is not None})
+    for model in models:
+        shown = [c for c in columns if c.threat_model == model and c.kind in ("attack", "worst-case")]
+        if len([c for c in shown if c.kind == "attack"]) < 2:
+            continue
+        rows = []
+        for label, _ in table.data.rows:
+            rank = mean_rank(table.ranks, label, [c.label for c in shown if c.kind == "attack"])
+            rows.append((row_title[label], (*((label, c.label) for c in shown),
+                                            "–" if rank is None else f"{rank:.1f}")))
+        key = f"{slug}-attacks-{model.norm.lower()}-{model.eps * 255:g}".replace(".", "p")
+        views.append(View(key, f"Attacks at {model.text()}", f"Accuracy (%) under each attack at {model.text()} "
+                          f"and their per-episode worst case, {title}.", ("baseline", *(c.header for c in shown),
+                                                                          "mean rank"),
+                          ("", *(c.label for c in shown), ""), tuple(rows)))
+    return views
+
+
+def corruption_views(table: TableResult, slug: str, title: str, row_title: dict[str, str]) -> list[View]:
+    """Per baseline: corruption (rows) x severity (columns), then the mean per severity."""
+    corruptions = [c for c in table.data.columns if c.kind == "corruption"]
+    if len(corruptions) < 2:
+        return []
+    grid: dict[str, dict[int, Column]] = {}
+    for column in corruptions:
+        match = SEVERITY.search(column.header)
+        severity = int(match.group(1)) if match else 0
+        grid.setdefault(SEVERITY.sub("", column.header), {})[severity] = column
+    severities = sorted({s for by in grid.values() for s in by})
+    means = {int(c.param("severity") or 0): c for c in table.data.columns if c.kind == "mean-corruption" and c.params}
+    views = []
+    for label, _ in table.data.rows:
+        rows: list[tuple[str, tuple[Entry, ...]]] = [
+            (name, tuple((label, by[s].label) if s in by else "–" for s in severities)) for name, by in grid.items()]
+        if means:
+            rows.append(("Mean", tuple((label, means[s].label) if s in means else "–" for s in severities)))
+        views.append(View(f"{slug}-corruptions-{label}", f"Corruptions: {row_title[label]}",
+                          f"Accuracy (%) of {row_title[label]} under each corruption and severity, {title}.",
+                          ("corruption", *(f"s{s}" for s in severities)), ("", *("" for _ in severities)),
+                          tuple(rows)))
+    return views
+
+
+def other_view(table: TableResult, shown: set[str], slug: str, title: str, row_title: dict[str, str]) -> list[View]:
+    """Every column no other view shows, so nothing recorded is left out of the tables."""
+    rest = [c for c in table.data.columns if c.label not in shown]
+    if not rest:
+        return []
+    rows = tuple((row_title[label], tuple((label, c.label) for c in rest)) for label, _ in table.data.rows)
+    return [View(f"{slug}-other", "Other threats", f"Accuracy (%) under the remaining threats, {title}.",
+                 ("baseline", *(c.header for c in rest)), ("", *(c.label for c in rest)), rows)]
+
+
+def shown_columns(views: list[View]) -> set[str]:
+    """The column labels the views show."""
+    return {entry[1] for view in views for _, entries in view.rows for entry in entries if isinstance(entry, tuple)}
+
+
+def row_titles(table: TableResult) -> dict[str, str]:
+    """Row label -> the baseline as its paper names it, with the variant (``MAML + AQ``,
+    ``ProtoNet [train.steps=6]``); the raw label stays in CSV/JSON."""
+    out = {}
+    for label, name in table.data.rows:
+        title = (BASELINES.get(name).title if name in BASELINES else None) or name
+        variant = label[len(name):] if label.startswith(name) else ""
+        out[label] = title + (" + AQ" if variant == "+aq" else variant) if label.startswith(name) else label
+    return out
+
+
+def paper_extras(table: TableResult, published: dict[tuple[str, str], Published]) -> dict[str, dict[str, str]]:
+    """``paper (clean)`` and ``ours − paper`` per row with a published number for this setting:
+    the difference ± the half-widths of our interval and the paper's (when given) in quadrature."""
+    setting, clean = table.data.setting.label, next((c for c in table.data.columns if c.kind == "clean"), None)
+    papers = {label: published[(label, setting)] for label, _ in table.data.rows if (label, setting) in published}
+    if not papers or clean is None:
+        return {}
+    differences = {}
+    for label, paper in papers.items():
+        ours = table.cells[(label, clean.label)].interval
+        if ours is not None:
+            half = math.hypot(100 * ours.half, float(paper.ci or 0))
+            differences[label] = f"{100 * ours.mean - float(paper.mean):+.1f} ± {half:.1f}"
+    return {"paper (clean)": {label: p.text() for label, p in papers.items()}, "ours − paper": differences}
+
+
+def mce_extras(table: TableResult, reference: str | None) -> dict[str, dict[str, str]]:
+    """``rel. mCE`` per row (`bench.report.mce`), when the suite names a reference."""
+    found = relative_mce(table, reference)
+    if found is None:
+        return {}
+    return {"rel. mCE": {label: "–" if v is None else f"{v:.1f}" for label, v in found.values.items()}}
+
+
+def setting_views(table: TableResult, published: dict[tuple[str, str], Published], reference: str | None,
+                  slug: str, title: str) -> list[View]:
+    """Every view of one data setting: the headline, then the detail tables."""
+    extras, titles = mce_extras(table, reference) | paper_extras(table, published), row_titles(table)
+    views = [headline_view(table, extras, slug, title, titles), *attack_views(table, slug, title, titles),
+             *corruption_views(table, slug, title, titles)]
+    return views + other_view(table, shown_columns(views), slug, title, titles)
