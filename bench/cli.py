@@ -17,6 +17,7 @@ EXAMPLES = {
     "report": "example: bench report smoke   (writes reports/smoke/leaderboard.md)",
     "new-baseline": "example: bench new-baseline my_method   (then: pytest tests/test_contract.py -k my_method)",
     "data": "example: bench data list\n         bench data prepare omniglot --root ~/data",
+    "docs": "example: bench docs suite-format   (writes docs/suite-format.md)",
 }
 
 
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_command(commands)
     _add_new_baseline_command(commands)
     _add_report_command(commands)
+    _add_docs_command(commands)
     return parser
 
 
@@ -141,6 +143,12 @@ def _add_report_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     _add_common(report)
 
 
+def _add_docs_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    docs = _command(commands, "docs", "Write the reference pages generated from the code (the suite format).")
+    docs.add_argument("page", choices=["suite-format"], help="suite-format: docs/suite-format.md")
+    docs.add_argument("--check", action="store_true", help="exit 1 when the page is not current, write nothing")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from bench import commands
@@ -148,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": commands.run, "validate": commands.validate, "list": commands.listing,
         "report": report_command.report, "data": commands.data,
-        "new-baseline": commands.new_baseline,
+        "new-baseline": commands.new_baseline, "docs": commands.docs,
     }
     try:
         return handlers[args.command](args)

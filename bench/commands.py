@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from bench.config import load_suite, shipped_suites, suite_path
@@ -26,9 +28,17 @@ def _params(cls: Any) -> str:
                      for k, v in values.items()) or "-"
 
 
+def _file(cls: type) -> str:
+    """The file a baseline class is defined in, relative to the cwd where it lies below it."""
+    path = Path(inspect.getfile(cls)).resolve()
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
 def listing(args: argparse.Namespace) -> int:
     if args.what == "baselines":
-        rows = [f"{n:12} {c.paper}\n{'':12} params: {_params(c)}" for n, c in BASELINES]
+        rows = [f"{n:12} {c.paper}\n{'':12} file: {_file(c)}\n{'':12} params: {_params(c)}" for n, c in BASELINES]
+        rows += [f"{'(broken)':12} {path}: {problem} (left out until fixed)"
+                 for path, problem in sorted(BASELINES.broken.items())]
     elif args.what == "threats":
         rows = [f"{n:18} {c.kind:10} {c.source}\n{'':18} params: {_params(c)}" for n, c in THREATS]
     elif args.what == "datasets":
@@ -163,3 +173,20 @@ def _print_plan(plan: Any, uri: str | None, resume: Any) -> int:
 
 
 __all__ = ["listing", "validate", "run", "suite_path"]
+
+
+def docs(args: argparse.Namespace) -> int:
+    """``bench docs suite-format [--check]``: the page generated from the schema."""
+    from bench.config import REPO_ROOT
+    from bench.suite_docs import PAGE, render_page
+
+    path, text = REPO_ROOT / PAGE, render_page()
+    current = path.is_file() and path.read_text(encoding="utf-8") == text
+    if args.check:
+        print(f"{PAGE}: {'current' if current else 'out of date: run `bench docs suite-format`'}")
+        return 0 if current else 1
+    if not current:
+        path.with_name(path.name + ".tmp").write_text(text, encoding="utf-8")
+        path.with_name(path.name + ".tmp").replace(path)
+    print(f"wrote {path}" if not current else f"{path} is current")
+    return 0

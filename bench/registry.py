@@ -14,6 +14,7 @@ import importlib.util
 import inspect
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -68,8 +69,12 @@ class Registry(Generic[T]):
         if name not in self._items:
             allowed = self.names()
             raise BenchError(f"unknown {self.kind} {name!r}. Allowed: {', '.join(allowed)}."
-                             f"{close_match(name, allowed)}")
+                             f"{close_match(name, allowed)}{self.unloaded_hint()}")
         return self._items[name]
+
+    def unloaded_hint(self) -> str:
+        """What could not be loaded (files that fail to import), for an unknown-name error."""
+        return ""
 
     def names(self) -> list[str]:
         self._load()
@@ -101,11 +106,23 @@ def _origin(item: object) -> str:
 
 
 class BaselineRegistry(Registry[Any]):
-    """Baselines: every public module in ``baselines/`` plus the entry-point group."""
+    """Baselines: every public module in ``baselines/`` plus the entry-point group.
+
+    A baseline file that fails to import (a syntax error, a missing package) does not break
+    the others: it is recorded in ``broken`` (file, line, error) and named by every error about
+    an unknown baseline and by ``bench list baselines``.
+    """
 
     def __init__(self) -> None:
         super().__init__("baseline")
         self._loaded = False
+        self.broken: dict[str, str] = {}  # file path -> "line N: <error>"
+
+    def unloaded_hint(self) -> str:
+        if not self.broken:
+            return ""
+        files = "; ".join(f"{path}, {problem}" for path, problem in sorted(self.broken.items()))
+        return f" These baseline files failed to import and are left out: {files}. Fix them to use their baselines."
 
     def _load(self) -> None:
         if self._loaded:
@@ -127,13 +144,28 @@ class BaselineRegistry(Registry[Any]):
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
-            spec.loader.exec_module(module)
+            try:
+                spec.loader.exec_module(module)
+            except Exception as exc:  # noqa: BLE001 - any error of user code: the file is left out, said so
+                del sys.modules[module_name]
+                self.broken[str(path)] = import_problem(exc, path)
+                return
         for _, obj in inspect.getmembers(module, inspect.isclass):
             if obj.__module__ == module_name and getattr(obj, "name", None) and _is_baseline(obj):
                 self.add_class(obj)
 
     def add_class(self, cls: Any) -> None:
         self.add(cls.name, cls)
+
+
+def import_problem(exc: BaseException, path: Path) -> str:
+    """``line 12: SyntaxError: invalid syntax``: where in ``path`` an import failed and why."""
+    line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
+    if line is None:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
+        line = frames[-1].lineno if frames else None
+    where = f"line {line}: " if line else ""
+    return f"{where}{type(exc).__name__}: {exc}"
 
 
 def _is_baseline(cls: type) -> bool:

@@ -80,7 +80,13 @@ class DataSetting:
 
 @dataclass(frozen=True)
 class DataParams:
-    """What a ``datasets:`` entry may set besides ``name`` (image_size: default the data set's)."""
+    """What a ``datasets:`` entry may set besides ``name``.
+
+    Attributes:
+        image_size: side in pixels the images are resized to (default: the data set's own).
+        way: classes per episode. shot: labelled support images per class. query: query
+            images per class (the test episodes' queries; training episodes use the same).
+    """
 
     image_size: int | None = count(None)
     way: int = count(5, minimum=2)

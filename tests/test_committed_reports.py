@@ -37,6 +37,32 @@ def test_the_readme_figures_are_the_reports_figures() -> None:
     assert block == figures_block(written_reports(REPORTS, NAMES)), "run `bench report --all`"
 
 
+def test_the_docs_tables_are_the_reports_tables() -> None:
+    from bench.report.docs_blocks import ATTACK_STRENGTH, render_block
+
+    page = (REPO / ATTACK_STRENGTH.page).read_text(encoding="utf-8")
+    reports = written_reports(REPORTS, NAMES)
+    assert page.count(ATTACK_STRENGTH.begin) == 1 and page.count(ATTACK_STRENGTH.end) == 1
+    block = page[page.index(ATTACK_STRENGTH.begin): page.index(ATTACK_STRENGTH.end) + len(ATTACK_STRENGTH.end)]
+    assert ATTACK_STRENGTH.suite in reports, f"commit reports/{ATTACK_STRENGTH.suite}/ (bench report --all)"
+    assert block == render_block(ATTACK_STRENGTH, reports[ATTACK_STRENGTH.suite]), "run `bench report --all`"
+
+
+def test_the_attack_strength_table_gives_each_attack_against_pgd() -> None:
+    from bench.report.docs_blocks import attack_strength_table
+    from bench.report.index import WrittenReport
+
+    def cell(baseline: str, header: str, model: str, mean: float) -> dict:
+        return {"baseline_title": baseline, "column_header": f"{header}, {model}", "column_kind": "attack",
+                "threat_model": model, "mean": mean, "ci_half": 1.0}
+
+    cells = [cell(b, a, "L∞ 8/255", m) for b, a, m in (("MAML", "PGD-20", 60.0), ("MAML", "APGD-CE-100", 55.5),
+                                                        ("MAML", "Square-500", 70.0))]
+    table = attack_strength_table(WrittenReport("x", "", {"cells": cells}))
+    assert "| MAML       | L∞ 8/255 | 60.0 ± 1.0 | 55.5 ± 1.0    | 70.0 ± 1.0   | -4.5" in table
+    assert "Square-500 − PGD-20" in table and "+10.0" in table
+
+
 def test_the_figures_block_is_rewritten_in_place(tmp_path: Path) -> None:
     from bench.report.index import rewrite_readme
 

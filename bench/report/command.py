@@ -120,6 +120,7 @@ def report(args: argparse.Namespace) -> int:
 def _report_all(args: argparse.Namespace, filters: Filters, options: Options) -> int:
     """Every shipped suite with records; then the index and the README's figures, from the reports."""
     from bench.config import REPO_ROOT
+    from bench.report.docs_blocks import rewrite_docs
     from bench.report.index import figures_block, render_index, rewrite_readme, written_reports
 
     suites = {load_suite(stem).name: stem for stem in shipped_suites()}
@@ -139,4 +140,6 @@ def _report_all(args: argparse.Namespace, filters: Filters, options: Options) ->
     if out.resolve() == (REPO_ROOT / "reports").resolve() and rewrite_readme(REPO_ROOT / "README.md",
                                                                            figures_block(reports)):
         print(f"wrote the figures of {REPO_ROOT / 'README.md'}")
+        for page in rewrite_docs(REPO_ROOT, reports):
+            print(f"wrote the report tables of {page}")
     return 0

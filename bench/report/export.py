@@ -17,9 +17,11 @@ from bench.report.compare import TableResult
 from bench.report.model import Report
 from bench.report.tables import provenance
 from bench.report.text import RULES
+from bench.report.views import row_titles
 from bench.stats import Paired
 
-FIELDS = ("dataset", "way", "shot", "image_size", "query", "baseline", "column", "column_kind", "members",
+FIELDS = ("dataset", "way", "shot", "image_size", "query", "baseline", "baseline_title", "column", "column_header",
+          "column_kind", "threat_model", "members",
           "status", "mean", "ci_low", "ci_high", "ci_half", "rule", "n", "seeds_used", "seeds_expected",
           "bold", "tie", "sanity", "best_diff", "best_p", "best_p_holm", "gap", "gap_ci_half", "gap_p", "gap_test",
           "gap_unit", "published", "published_ci", "device_seconds", "seed_means", "reason")
@@ -46,7 +48,9 @@ def cell_record(report: Report, table: TableResult, label: str, column: Any) -> 
     cell = table.data.cells[(label, column.label)]
     out: dict[str, Any] = dict.fromkeys(FIELDS)
     out.update(dataset=setting.name, way=setting.way, shot=setting.shot, image_size=setting.image_size,
-               query=setting.query, baseline=label, column=column.label, column_kind=column.kind,
+               query=setting.query, baseline=label, baseline_title=row_titles(table)[label], column=column.label,
+               column_header=column.header, column_kind=column.kind,
+               threat_model=column.threat_model.text() if column.threat_model else None,
                members=" | ".join(column.members), status=result.status, seeds_used=result.seeds_used,
                seeds_expected=result.seeds_expected, bold=result.bold, tie=result.tie, reason=result.reason,
                device_seconds=sig(result.device_seconds),

@@ -108,12 +108,13 @@ def figures_block(reports: dict[str, WrittenReport]) -> str:
     return "\n".join([*lines, END])
 
 
-def rewrite_readme(readme: Path, block: str) -> bool:
-    """Replace the marked block of ``readme``; False (untouched) when it has no markers."""
+def rewrite_readme(readme: Path, block: str, begin: str = BEGIN, end: str = END) -> bool:
+    """Replace the block of ``readme`` between the markers ``begin`` and ``end`` (included) by
+    ``block``; False (untouched) when it has no markers."""
     if not readme.is_file():
         return False
     text = readme.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(text):
         return False
     temporary = readme.with_name(readme.name + ".tmp")
