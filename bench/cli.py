@@ -18,6 +18,7 @@ EXAMPLES = {
     "new-baseline": "example: bench new-baseline my_method   (then: pytest tests/test_contract.py -k my_method)",
     "data": "example: bench data list\n         bench data prepare omniglot --root ~/data",
     "docs": "example: bench docs suite-format   (writes docs/suite-format.md)",
+    "eval": "example: bench eval robust-glyphs --threat '{name: pgd, params: {eps: 16/255, steps: 50}}'",
 }
 
 
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version, nargs=0, help="print the version (with the git commit) and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_command(commands)
+    _add_eval_command(commands)
     _add_validate_command(commands)
     _add_list_command(commands)
     _add_data_command(commands)
@@ -76,6 +78,22 @@ def _command(commands: argparse._SubParsersAction[argparse.ArgumentParser], name
 
 def _add_run_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = _command(commands, "run", "Train and evaluate every unfinished job of a suite, recording to MLflow.")
+    _add_execution_options(run)
+    run.add_argument("--no-progress", action="store_true", help="no progress bars (summary lines only)")
+
+
+def _add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    evaluate = _command(commands, "eval", "Evaluate a suite's finished checkpoints on threats the suite does not "
+                        "list, recorded as new evaluation runs (nothing is trained).")
+    evaluate.add_argument("--threat", action="append", required=True, metavar="ENTRY", dest="extra_threats",
+                          help="a threat entry as in the YAML, e.g. pgd or '{name: pgd, params: {eps: 16/255, "
+                               "steps: 50}}' (repeatable)")
+    _add_execution_options(evaluate)
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress bars (summary lines only)")
+
+
+def _add_execution_options(run: argparse.ArgumentParser) -> None:
+    """What ``run`` and ``eval`` share: the suite, the store, the devices and the resume flags."""
     run.add_argument("suite", help="a suite name from suites/ or a path to a .yaml file")
     _add_common(run)
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
@@ -100,7 +118,6 @@ def _add_run_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
                      help="re-run finished jobs whose baseline label, threat label or job key matches "
                           "(glob; repeatable)")
     run.add_argument("--force", action="store_true", help="re-run every job, finished or not")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars (summary lines only)")
 
 
 def _add_validate_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -156,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": commands.run, "validate": commands.validate, "list": commands.listing,
         "report": report_command.report, "data": commands.data,
-        "new-baseline": commands.new_baseline, "docs": commands.docs,
+        "new-baseline": commands.new_baseline, "docs": commands.docs, "eval": commands.evaluate,
     }
     try:
         return handlers[args.command](args)

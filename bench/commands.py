@@ -116,14 +116,43 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.progress import Progress
-
     plan = selected_plan(args.suite, args)
-    suite = plan.suite
     resume = _resume_options(args, plan)
     if args.dry_run:
         return _print_plan(plan, args.tracking_uri, resume)
+    return _execute(plan, args, resume)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """``bench eval SUITE --threat ENTRY...``: the suite's finished train runs evaluated on other
+    threats (the suite's ``threats`` replaced, as ``--set threats=[...]`` would); refused, with
+    nothing run, while any of its train jobs is not finished."""
+    from bench import fingerprint
+    from bench.scheduler.resume import decide
+    from bench.tracking import Tracker
+
+    args.overrides = [*(args.overrides or ()), f"threats=[{', '.join(args.extra_threats)}]"]
+    plan = selected_plan(args.suite, args)
+    resume = _resume_options(args, plan)
+    fingerprint.clear_cache()
+    tracker = Tracker(args.tracking_uri, plan.suite.name, create=False)
+    decisions = decide(plan, tracker.finished_runs(), tracker.experiment_id, resume)
+    untrained = [job for job in plan.train_jobs if decisions[job.key].action == "run"]
+    if untrained:
+        raise BenchError(f"bench eval evaluates finished checkpoints only; {len(untrained)} train job(s) are not "
+                         f"finished, e.g. {untrained[0].name} ({decisions[untrained[0].key].reason}). "
+                         f"Run `bench run {args.suite}` first.")
+    if args.dry_run:
+        return _print_plan(plan, args.tracking_uri, resume)
+    return _execute(plan, args, resume)
+
+
+def _execute(plan: Any, args: argparse.Namespace, resume: Any) -> int:
+    """Run ``plan`` with the execution flags of ``run`` / ``eval``; exit code 1 if a job failed."""
+    from bench.progress import Progress
     from bench.scheduler import RunOptions, run_suite
+
+    suite = plan.suite
 
     for flag in ("workers", "jobs_per_gpu", "threads_per_job", "retries"):
         value = getattr(args, flag)

@@ -1,0 +1,138 @@
+"""The Python API: a trained baseline from any tracking store, outside a suite run.
+
+    from bench.api import load_trained
+    model = load_trained("smoke", "protonet")          # the suite's finished train run
+    predictions = model.classify(support_x, support_y, query_x)
+    accuracies = model.evaluate("pgd", model.test_episodes(20))
+
+`load_trained` finds the FINISHED train run of (suite, baseline label, data setting, seed) in
+the store (or takes a run id), rebuilds the baseline exactly as the runner does and restores
+its checkpoint. Images are float ``(N, C, H, W)`` in [0, 1] at the data setting's size and
+channels; labels are ``0..way-1``. The rule for the way of a support set: metric baselines
+(``Baseline.any_way``: ProtoNet, Matching Nets, ...) adapt to any number of classes; baselines
+with a head sized at training (the MAML family, fine-tuning) take support sets of at most the
+training way, and their predictions range over that many classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from bench.baseline import Baseline, TaskModel
+from bench.config import Suite, load_suite
+from bench.data.dataset import ImageDataset
+from bench.data.episodes import Episode, fixed_episodes
+from bench.errors import BenchError
+from bench.evaluate import evaluate_threat
+from bench.params import ParamError, build_config, expand_params
+from bench.plan import TrainJob, make_plan
+from bench.registry import THREATS
+from bench.runner import build_baseline, load_checkpoint, load_dataset
+from bench.seeding import derive_seed
+from bench.tracking import CHECKPOINT, Tracker
+
+
+@dataclass
+class TrainedBaseline:
+    """A baseline restored from its train run. ``job``: the train job it was trained as."""
+
+    job: TrainJob
+    suite: Suite
+    baseline: Baseline
+    dataset: ImageDataset
+
+    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor) -> TaskModel:
+        """The task model adapted on a support set ``(W * K, C, H, W)``, labels ``(W * K,)``."""
+        way = int(support_y.max()) + 1
+        if not self.baseline.any_way and way > self.baseline.n_way:
+            raise BenchError(f"{self.job.variant.baseline.name} has a {self.baseline.n_way}-way head (sized at "
+                             f"training); adapt it on support sets of at most {self.baseline.n_way} classes, "
+                             f"or use a metric baseline (any way)")
+        device = self.baseline.device
+        return self.baseline.adapt(support_x.to(device), support_y.to(device))
+
+    def classify(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor) -> torch.Tensor:
+        """Predicted labels ``(N,)`` of ``query_x (N, C, H, W)`` after adapting on the support set."""
+        model = self.adapt(support_x, support_y)
+        with torch.no_grad():
+            return model(query_x.to(self.baseline.device)).argmax(-1).cpu()
+
+    def test_episodes(self, count: int, seed: int = 0, split: str = "test") -> list[Episode]:
+        """``count`` episodes of the data setting it was trained on (``split`` classes)."""
+        d = self.job.data
+        episodes = fixed_episodes(self.dataset, split, d.way, d.shot, d.query, count,
+                                  derive_seed(seed, "api-episodes", d.name))
+        return [episodes[i] for i in range(len(episodes))]
+
+    def evaluate(self, threat: str | dict[str, Any], episodes: list[Episode], seed: int = 0) -> list[float]:
+        """Per-episode accuracies under ``threat`` (a name or a suite entry ``{name, params}``)."""
+        instance, key = make_threat(threat)
+        seeds = [derive_seed(seed, key, i) for i in range(len(episodes))]
+        return evaluate_threat(self.baseline, _Episodes(episodes), instance, seeds)
+
+
+class _Episodes:
+    """A list of episodes with the indexing `evaluate_threat` uses."""
+
+    def __init__(self, episodes: list[Episode]) -> None:
+        self.episodes = episodes
+
+    def __len__(self) -> int:
+        return len(self.episodes)
+
+    def __getitem__(self, index: int) -> Episode:
+        return self.episodes[index]
+
+
+def make_threat(entry: str | dict[str, Any]) -> tuple[Any, str]:
+    """A threat instance from a suite entry (params validated as in the YAML) and its key."""
+    item = {"name": entry} if isinstance(entry, str) else dict(entry)
+    cls = THREATS.get(str(item.get("name")))
+    try:
+        points = expand_params(item.get("params"), cls.Config, "threat.params")
+        if len(points) != 1:
+            raise ParamError("threat.params", "give one value per parameter (lists are grid axes in suites)")
+        config = build_config(cls.Config, points[0], "threat.params")
+    except ParamError as exc:
+        raise BenchError(str(exc)) from exc
+    return cls(config), f"{cls.name}:{sorted(points[0].items())}"
+
+
+def _job(suite: Suite, label: str, setting: str | None, seed: int) -> TrainJob:
+    """The suite's train job of ``label`` (a baseline label), data setting and seed."""
+    jobs = [j for j in make_plan(suite).train_jobs if j.variant.baseline.label == label and j.seed == seed
+            and (setting is None or j.data.label == setting)]
+    if not jobs:
+        labels = sorted({j.variant.baseline.label for j in make_plan(suite).train_jobs})
+        raise BenchError(f"suite {suite.name!r} has no train job for baseline {label!r}, seed {seed}"
+                         f"{f', setting {setting!r}' if setting else ''}. Labels: {', '.join(labels)}; "
+                         f"settings: {', '.join(d.label for d in suite.datasets)}")
+    if len(jobs) > 1:
+        raise BenchError(f"{label!r} is trained on {len(jobs)} data settings in {suite.name!r}; name one with "
+                         f"setting=, e.g. {jobs[0].data.label!r}")
+    return jobs[0]
+
+
+def load_trained(suite: str, label: str, setting: str | None = None, seed: int = 0,
+                 tracking_uri: str | None = None, device: str = "cpu", run_id: str | None = None,
+                 overrides: tuple[str, ...] = ()) -> TrainedBaseline:
+    """The trained baseline ``label`` of ``suite`` (a name or path, with ``--set``-style
+    ``overrides``) from the store at ``tracking_uri`` (default as `bench run`'s); ``run_id``
+    picks a train run directly. Raises `BenchError` when it has not been trained there."""
+    parsed = load_suite(suite, overrides)
+    job = _job(parsed, label, setting, seed)
+    tracker = Tracker(tracking_uri, parsed.name, create=False)
+    found = run_id or tracker.finished().get(job.key)
+    if found is None:
+        raise BenchError(f"{job.name} has no finished train run in {tracker.uri!r}: run `bench run {suite}` "
+                         f"first (or pass tracking_uri=)")
+    dataset = load_dataset(job.data.name, job.data.image_size, device)
+    baseline = build_baseline(job, dataset, torch.device(device))
+    load_checkpoint(baseline, job, tracker.read_file(found, CHECKPOINT))
+    return TrainedBaseline(job, parsed, baseline, dataset)
+
+
+__all__ = ["TrainedBaseline", "load_trained", "make_threat"]

@@ -1,0 +1,70 @@
+"""The Python API's documented example runs as written (docs/python-api.md), and its errors are
+clear: an untrained label, a way the baseline cannot take, `bench eval` before training."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.errors import BenchError
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "python-api.md"
+pytestmark = pytest.mark.integration
+
+
+def test_the_documented_example_runs(tmp_path: Path, glyphs) -> None:
+    (code,) = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "predictions" in done.stdout and "PGD-10 at 8/255" in done.stdout
+
+
+def test_an_untrained_label_and_bench_eval_before_training_are_clear_errors(tmp_path: Path, glyphs,
+                                                                           monkeypatch: pytest.MonkeyPatch,
+                                                                           capsys: pytest.CaptureFixture) -> None:
+    from bench.api import load_trained
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "t.yaml").write_text("name: t\ndatasets: [{name: glyphs, way: 5, shot: 1, query: 2}]\n"
+                                     "train: {steps: 2, meta_batch: 1}\neval: {episodes: 2}\n"
+                                     "baselines: [protonet, maml]\nthreats: [clean]\n")
+    with pytest.raises(BenchError, match="no finished train run"):
+        load_trained("t.yaml", "protonet")
+    with pytest.raises(BenchError, match="no train job for baseline 'protonett'"):
+        load_trained("t.yaml", "protonett")
+    assert main(["eval", "t.yaml", "--threat", "pgd", "--device", "cpu", "--no-progress"]) == 2
+    assert "evaluates finished checkpoints only" in capsys.readouterr().err
+    assert not (tmp_path / "mlflow.db").exists()  # nothing written
+
+
+def test_bench_eval_records_new_threats_without_training(tmp_path: Path, glyphs, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    import torch
+
+    from bench.api import load_trained
+    from bench.tracking import Tracker
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "t.yaml").write_text("name: t\ndatasets: [{name: glyphs, way: 5, shot: 1, query: 2}]\n"
+                                     "train: {steps: 2, meta_batch: 1}\neval: {episodes: 2}\n"
+                                     "baselines: [maml]\nthreats: [clean]\n")
+    assert main(["run", "t.yaml", "--device", "cpu", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["eval", "t.yaml", "--threat", "{name: fgsm, params: {eps: 4/255}}", "--device", "cpu",
+                 "--no-progress"]) == 0
+    assert "0 trained now" in capsys.readouterr().out
+    records = Tracker("sqlite:///mlflow.db", "t", create=False).records()
+    assert sorted(r.tags["threat_label"] for r in records) == ["clean", "fgsm[eps=4/255]"]  # one new evaluation
+    model = load_trained("t.yaml", "maml")
+    with pytest.raises(BenchError, match="5-way head"):
+        model.adapt(torch.rand(8, 1, 28, 28), torch.arange(8))
