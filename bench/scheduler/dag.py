@@ -17,10 +17,11 @@ from typing import Any
 
 from bench import worker
 from bench.plan import EvalJob, Plan, TrainJob
-from bench.progress import Progress
+from bench.progress import Live, Progress, Quiet
 from bench.recording import eval_tags, record_eval, record_failure, record_train, train_tags
 from bench.runner import TrainResult
 from bench.scheduler import stopping
+from bench.scheduler.board import JobBoard
 from bench.scheduler.resume import Decision, ResumeOptions, decide
 from bench.tracking import CHECKPOINT, Tracker
 
@@ -38,6 +39,7 @@ class JobOutcome:
     skipped: int = 0
     pending: int = 0
     order: list[str] = field(default_factory=list)  # threat labels in suite order
+    headline: tuple[str, float] | None = None  # a job not run: its recorded (threat label, accuracy)
 
 
 @dataclass
@@ -61,6 +63,10 @@ class Driver:
         self.todo: dict[str, list[EvalJob]] = {}
         self.queue: deque[Task] = deque()
         self.running: dict[Future, tuple[Task, str]] = {}
+        self.board = JobBoard(f"{plan.suite.name}: jobs", {}, 1)  # replaced in `run`, once the plan is decided
+        self.live: Live | Quiet = Quiet()
+        # A backend that runs jobs in this thread leaves the display to a thread of its own.
+        self.inline = bool(getattr(backend, "inline", False))
 
     def run(self) -> list[JobOutcome]:
         self.tracker.delete_partial()
@@ -68,12 +74,9 @@ class Driver:
         for job in self.plan.train_jobs:
             stopping.check()
             self._enqueue_job(job)
-        self.progress.line(f"{self.plan.suite.name}: running {len(self.queue)} jobs on "
-                           f"{self.backend.capacity} slots")
-        total = len(self.queue) + sum(o.pending for o in self.outcomes.values()
-                                      if self.decisions[o.job.key].action != "run")
-        with self.progress.bar(total, f"{self.plan.suite.name}: jobs") as tick:
-            self._tick = tick
+        self._announce()
+        with self.progress.live(self.board.lines, background=self.inline) as live:
+            self.live = live
             try:
                 self._loop()
             except BaseException:
@@ -81,6 +84,18 @@ class Driver:
                 raise
         self.backend.shutdown()
         return [self.outcomes[job.key] for job in self.plan.train_jobs]
+
+    def _announce(self) -> None:
+        """Size the progress bar: the train and eval jobs that will run (not the finished ones)."""
+        totals = {"train": sum(self.decisions[job.key].action == "run" for job in self.plan.train_jobs),
+                  "eval": sum(len(evals) for evals in self.todo.values())}
+        name, slots = self.plan.suite.name, self.backend.capacity
+        self.board = JobBoard(f"{name}: jobs", totals, slots)
+        if self.board.total:
+            self.progress.line(f"{name}: running {self.board.total} jobs ({totals['train']} train, "
+                               f"{totals['eval']} eval) on {slots} slots")
+        else:
+            self.progress.line(f"{name}: nothing to run, every job is finished")
 
     def _enqueue_job(self, job: TrainJob) -> None:
         outcome, decision = self.outcomes[job.key], self.decisions[job.key]
@@ -98,6 +113,7 @@ class Driver:
         for ev in self.plan.eval_jobs[job.key]:
             if self.decisions[ev.key].action != "run":
                 self._adopt(ev, self.decisions[ev.key], parent)
+        outcome.headline = self._headline(job)
         if evals:
             checkpoint = self.tracker.read_file(parent, CHECKPOINT)
             self.queue.extend(Task(e, checkpoint=checkpoint, parent=parent) for e in evals)
@@ -117,25 +133,44 @@ class Driver:
         tags = {k: v for k, v in tags.items() if k not in ("code_version", "packages", "fingerprint", "code_files")}
         return self.tracker.copy_run(decision.found.run_id, job.name, {**tags, **kept}, parent)
 
+    def _headline(self, job: TrainJob) -> tuple[str, float] | None:
+        """The recorded accuracy of a train job that is not run: its clean evaluation's, else
+        its first recorded one (suite order); None when none of its evaluations is kept."""
+        kept = [(ev.threat, self.decisions[ev.key].found) for ev in self.plan.eval_jobs[job.key]
+                if self.decisions[ev.key].action != "run"]
+        recorded = [(threat, run.accuracy) for threat, run in kept if run is not None and run.accuracy is not None]
+        chosen = [item for item in recorded if item[0].name == "clean"] or recorded
+        return (chosen[0][0].label, chosen[0][1]) if chosen else None
+
     def _loop(self) -> None:
         while self.queue or self.running:
             while self.queue and len(self.running) < self.backend.capacity:
-                task = self.queue.popleft()
-                args = (task.job,) if isinstance(task.job, TrainJob) else (task.job, self.plan.suite, task.checkpoint)
-                fn = worker.run_train if isinstance(task.job, TrainJob) else worker.run_eval
-                future, where = self.backend.submit(fn, *args)
-                self.running[future] = (task, where)
+                self._submit(self.queue.popleft())
+            self.live.refresh()
             done: set[Future] = set()
             while not done:
                 stopping.check()
+                self.live.refresh(force=False)
                 done, _ = wait(list(self.running), timeout=stopping.POLL_SECONDS, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: self.running[f][0].job.key):
                 task, where = self.running.pop(future)
                 self._finish(task, where, _result(future, task))
-                self._tick({})
+            self.live.refresh()
+
+    def _submit(self, task: Task) -> None:
+        args = (task.job,) if isinstance(task.job, TrainJob) else (task.job, self.plan.suite, task.checkpoint)
+        fn = worker.run_train if isinstance(task.job, TrainJob) else worker.run_eval
+        next_slot = getattr(self.backend, "next_slot", None)
+        self.board.start(task.job, next_slot() if next_slot else "")
+        if self.inline:
+            self.live.refresh()  # now: an inline backend's submit returns when the job is done
+        future, where = self.backend.submit(fn, *args)
+        self.running[future] = (task, where)
 
     def _finish(self, task: Task, where: str, result: Any) -> None:
-        if isinstance(result, worker.Failure):
+        failed = isinstance(result, worker.Failure)
+        self.board.end(task.job, success=not failed, final=not failed or task.attempt > self.retries)
+        if failed:
             self._failed(task, result)
         elif isinstance(task.job, TrainJob):
             self._trained(task.job, result, where)
@@ -171,15 +206,11 @@ class Driver:
         if isinstance(task.job, TrainJob):
             for ev in self.todo[train_key]:
                 record_failure(self.tracker, self.plan.suite, ev, f"training failed: {failure.error}")
-            self._tick_many(outcome.pending)
+            self.board.drop("eval", outcome.pending)
             outcome.pending = 0
         else:
             outcome.pending -= 1
         self._maybe_summarise(outcome)
-
-    def _tick_many(self, count: int) -> None:
-        for _ in range(count):
-            self._tick({})
 
     def _maybe_summarise(self, outcome: JobOutcome) -> None:
         if outcome.pending == 0 and (outcome.trained or outcome.accuracies or outcome.failed):
@@ -202,7 +233,8 @@ def summary(outcome: JobOutcome) -> str:
     elif outcome.trained or outcome.accuracies:
         head = "done"
     else:
-        return f"skip    {outcome.job.name} (already finished)"
+        shown = f"  {outcome.headline[0]} {100 * outcome.headline[1]:.1f}" if outcome.headline else ""
+        return f"skip    {outcome.job.name} (already finished){shown}"
     cells = "  ".join(f"{k} {100 * m:.1f}±{100 * h:.1f}" for k, (m, h) in sorted(
         outcome.accuracies.items(), key=lambda item: outcome.order.index(item[0])))
     trained = f"trained {outcome.seconds:.1f}s on {outcome.device}" if outcome.trained else "checkpoint reused"

@@ -57,6 +57,7 @@ class LocalBackend:
         self.slots = slots
         self.datasets = datasets or []
         self.capacity = len(slots)
+        self.inline = len(slots) == 1  # jobs run in the caller's thread (and nothing forks)
         self.free = list(range(len(slots)))
         self.executors: dict[int, Executor] = {}
         if len(slots) == 1:
@@ -76,6 +77,10 @@ class LocalBackend:
             # Started now, not at the first job; a failed preload resurfaces in that job.
             self.executors[index].submit(preload, self.datasets, slot.device)
         return self.executors[index]
+
+    def next_slot(self) -> str:
+        """The label of the slot the next `submit` uses (for the progress display)."""
+        return self.slots[self.free[0]].label if self.free else ""
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> tuple[Future, str]:
         """Run ``fn(*args, device)`` on a free slot; returns the future and the slot's label."""
