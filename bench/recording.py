@@ -16,9 +16,10 @@ from bench.config import Suite
 from bench.environment import code_version, package_versions
 from bench.fingerprint import Fingerprint, eval_fingerprint, train_fingerprint
 from bench.plan import EvalJob, TrainJob
+from bench.registry import THREATS
 from bench.runner import EvalResult, TrainResult
 from bench.stats import mean_ci
-from bench.tags import identity_tags, job_params
+from bench.tags import accuracy_metric, identity_tags, job_params
 from bench.tracking import CHECKPOINT, PER_EPISODE, Tracker
 
 
@@ -57,10 +58,14 @@ def record_eval(tracker: Tracker, suite: Suite, job: EvalJob, parent: str, resul
             "episodes_hash": result.episodes_hash, "threat_kind": result.threat_kind}
     run_id = tracker.start(job.name, tags, parent=parent)
     tracker.log(run_id, params=job_params(job),
-                metrics={"accuracy": mean, "ci95": half, "episodes": len(result.accuracies),
-                         "device_seconds": result.seconds})
+                metrics={"accuracy": mean, "ci95": half, "accuracy_pct": 100 * mean, "ci95_pct": 100 * half,
+                         "episodes": len(result.accuracies), "device_seconds": result.seconds})
     tracker.log_file(run_id, PER_EPISODE, json.dumps({"accuracy": result.accuracies}).encode())
     tracker.end(run_id)
+    # the train run shows every evaluation's accuracy, so MLflow's runs table shows results
+    # without expanding the nested runs
+    threat = THREATS.get(job.threat.name)
+    tracker.log(parent, metrics={accuracy_metric(threat.display(job.threat.config)): 100 * mean})
     return mean, half
 
 

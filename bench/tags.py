@@ -8,10 +8,17 @@ Parameters are the job identity, flattened to dotted keys (`flatten`).
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from typing import Any
 
+from bench.fields import is_pixels
+from bench.labels import format_value
 from bench.plan import EvalJob, TrainJob
 from bench.registry import THREATS
+
+TEXT_PREFIX = "text."  # human-readable copies of params (``text.threat.config.eps = 8/255``)
+METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /]+")  # MLflow metric names allow only these characters
 
 
 def flatten(prefix: str, value: Any) -> dict[str, str]:
@@ -39,5 +46,26 @@ def identity_tags(suite_name: str, job: TrainJob | EvalJob) -> dict[str, str]:
 
 
 def job_params(job: TrainJob | EvalJob) -> dict[str, str]:
-    """The run's params: its identity, flattened."""
-    return flatten("", job.identity)
+    """The run's params: its identity, flattened, and `human_params` beside the floats."""
+    return flatten("", job.identity) | human_params(job)
+
+
+def human_params(job: TrainJob | EvalJob) -> dict[str, str]:
+    """``text.<param>``: each pixel quantity as papers write it (``8/255``) beside its float
+    (``0.03137254901960784``), so the MLflow UI shows what the suite said."""
+    parts = [("threat.config", job.threat.config)] if isinstance(job, EvalJob) else \
+        [("baseline.config", job.variant.baseline.config), ("train", job.variant.train)]
+    out = {}
+    for prefix, config in parts:
+        for field in dataclasses.fields(config):
+            value = getattr(config, field.name)
+            if isinstance(value, float) and is_pixels(config, field.name):
+                out[f"{TEXT_PREFIX}{prefix}.{field.name}"] = format_value(config, field.name, value)
+    return out
+
+
+def accuracy_metric(display: str) -> str:
+    """The train run's metric holding one evaluation's accuracy in %, named for a reader:
+    ``accuracy_pct/PGD-20 eps 8/255`` (MLflow allows letters, digits and ``_-. /`` only)."""
+    text = display.replace("ε₂ = ", "eps2 ").replace("ε = ", "eps ").replace("%", " pct")
+    return "accuracy_pct/" + " ".join(METRIC_UNSAFE.sub(" ", text).split())

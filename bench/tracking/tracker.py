@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,13 @@ from bench.tracking.store import open_client, resolve_uri, retried, sqlite_path
 for _name in ("mlflow", "alembic"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
+NOTE = "mlflow.note.content"  # the experiment description the MLflow UI shows
 PAGE = 50_000  # MLflow's largest search page: one query per 50,000 runs
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds, as MLflow stores times (metric timestamps, run start and end)."""
+    return int(time.time() * 1000)
 
 
 class Tracker:
@@ -39,9 +46,10 @@ class Tracker:
     an absent experiment reads as empty.
     """
 
-    def __init__(self, uri: str | None, experiment: str, create: bool = True) -> None:
+    def __init__(self, uri: str | None, experiment: str, create: bool = True, description: str = "") -> None:
         self.uri = resolve_uri(uri)  # as the user gave it (shown in reports)
         self.experiment_name = experiment
+        self.description = description  # the suite's: the experiment's description in the MLflow UI
         try:
             self.client = open_client(self.uri, create)
             self.experiment_id = self._experiment(create) if self.client is not None else None
@@ -52,11 +60,16 @@ class Tracker:
     def _experiment(self, create: bool) -> str | None:
         assert self.client is not None
         found = self.client.get_experiment_by_name(self.experiment_name)
-        if found is not None:
-            return str(found.experiment_id)
-        if not create:
+        if found is None and not create:
             return None
-        return str(self.client.create_experiment(self.experiment_name, artifact_location=self._artifacts()))
+        if found is None:
+            experiment_id = str(self.client.create_experiment(self.experiment_name,
+                                                              artifact_location=self._artifacts()))
+        else:
+            experiment_id = str(found.experiment_id)
+        if create and self.description and (found is None or found.tags.get(NOTE) != self.description):
+            self.client.set_experiment_tag(experiment_id, NOTE, self.description)
+        return experiment_id
 
     def _artifacts(self) -> str | None:
         """Artifacts of a SQLite store live beside the database file (``mlruns/``), whatever the
@@ -122,7 +135,8 @@ class Tracker:
     def log(self, run_id: str, params: dict[str, Any] | None = None,
             metrics: dict[str, float] | None = None, step: int = 0) -> None:
         params_list = [Param(k, str(v)[:6000]) for k, v in sorted((params or {}).items())]
-        metric_list = [Metric(k, float(v), 0, step) for k, v in sorted((metrics or {}).items())]
+        now = now_ms()
+        metric_list = [Metric(k, float(v), now, step) for k, v in sorted((metrics or {}).items())]
         for i in range(0, max(len(params_list), 1), 100):
             self._writer().log_batch(run_id, params=params_list[i:i + 100],
                                      metrics=metric_list if i == 0 else [])
@@ -130,7 +144,8 @@ class Tracker:
     @retried
     def log_curve(self, run_id: str, curve: list[dict[str, float]]) -> None:
         """Per-step training scalars as MLflow metric histories (batched, 1000 per call)."""
-        metrics = [Metric(k, float(v), 0, step) for step, row in enumerate(curve) for k, v in row.items()]
+        now = now_ms()  # the workers do not time each step: the time the curve was recorded
+        metrics = [Metric(k, float(v), now, step) for step, row in enumerate(curve) for k, v in row.items()]
         for i in range(0, len(metrics), 1000):
             self._writer().log_batch(run_id, metrics=metrics[i:i + 1000])
 
