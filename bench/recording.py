@@ -39,29 +39,33 @@ def eval_tags(suite: Suite, job: EvalJob) -> dict[str, str]:
             **fingerprint_tags(eval_fingerprint(job))}
 
 
-def record_train(tracker: Tracker, suite: Suite, job: TrainJob, result: TrainResult) -> str:
+Times = tuple[int, int] | None  # the job's real (start, end) in ms, as MLflow shows a run's duration
+
+
+def record_train(tracker: Tracker, suite: Suite, job: TrainJob, result: TrainResult, times: Times = None) -> str:
     """A FINISHED train run with params, curve, checkpoint and resolved config."""
     tags = {**train_tags(suite, job), "device": result.device, "data_hash": result.data_hash}
-    run_id = tracker.start(job.name, tags)
+    run_id = tracker.start(job.name, tags, start_time=times[0] if times else None)
     tracker.log(run_id, params=job_params(job), metrics={"device_seconds": result.seconds})
     tracker.log_curve(run_id, result.curve)
     tracker.log_file(run_id, CHECKPOINT, result.checkpoint)
     tracker.log_file(run_id, "config.json", json.dumps(job.identity, indent=1, sort_keys=True).encode())
-    tracker.end(run_id)
+    tracker.end(run_id, end_time=times[1] if times else None)
     return run_id
 
 
-def record_eval(tracker: Tracker, suite: Suite, job: EvalJob, parent: str, result: EvalResult) -> tuple[float, float]:
+def record_eval(tracker: Tracker, suite: Suite, job: EvalJob, parent: str, result: EvalResult,
+                times: Times = None) -> tuple[float, float]:
     """A FINISHED nested eval run: accuracy, CI, per-episode accuracies; returns (mean, CI)."""
     mean, half = mean_ci(result.accuracies)
     tags = {**eval_tags(suite, job), "device": result.device, "data_hash": result.data_hash,
             "episodes_hash": result.episodes_hash, "threat_kind": result.threat_kind}
-    run_id = tracker.start(job.name, tags, parent=parent)
+    run_id = tracker.start(job.name, tags, parent=parent, start_time=times[0] if times else None)
     tracker.log(run_id, params=job_params(job),
                 metrics={"accuracy": mean, "ci95": half, "accuracy_pct": 100 * mean, "ci95_pct": 100 * half,
                          "episodes": len(result.accuracies), "device_seconds": result.seconds})
     tracker.log_file(run_id, PER_EPISODE, json.dumps({"accuracy": result.accuracies}).encode())
-    tracker.end(run_id)
+    tracker.end(run_id, end_time=times[1] if times else None)
     # the train run shows every evaluation's accuracy, so MLflow's runs table shows results
     # without expanding the nested runs
     threat = THREATS.get(job.threat.name)
@@ -70,9 +74,10 @@ def record_eval(tracker: Tracker, suite: Suite, job: EvalJob, parent: str, resul
 
 
 def record_failure(tracker: Tracker, suite: Suite, job: TrainJob | EvalJob, error: str,
-                   parent: str | None = None, attempt: int = 1) -> None:
+                   parent: str | None = None, attempt: int = 1, times: Times = None) -> None:
     """A FAILED run carrying the error (tag) and the traceback (artifact)."""
     tags: dict[str, Any] = train_tags(suite, job) if isinstance(job, TrainJob) else eval_tags(suite, job)
-    run_id = tracker.start(job.name, {**tags, "attempt": str(attempt)}, parent=parent)
+    run_id = tracker.start(job.name, {**tags, "attempt": str(attempt)}, parent=parent,
+                           start_time=times[0] if times else None)
     tracker.log(run_id, params=job_params(job))
-    tracker.end(run_id, "FAILED", error)
+    tracker.end(run_id, "FAILED", error, end_time=times[1] if times else None)

@@ -70,7 +70,7 @@ def run_suite(suite: Suite, tracking_uri: str | None, options: RunOptions,
     with stopping.handled():
         backend = make_backend(options, data_needed(suite))  # workers warm up while the driver plans
         try:
-            tracker = Tracker(tracking_uri, suite.name)
+            tracker = Tracker(tracking_uri, suite.name, description=suite.description)
             driver = Driver(plan or make_plan(suite), tracker, backend, options.retries, progress or Progress(),
                             options.resume)
         except BaseException:

@@ -24,6 +24,7 @@ from bench.scheduler import stopping
 from bench.scheduler.board import JobBoard
 from bench.scheduler.resume import Decision, ResumeOptions, decide
 from bench.tracking import CHECKPOINT, Tracker
+from bench.tracking.tracker import now_ms
 
 
 @dataclass
@@ -67,6 +68,8 @@ class Driver:
         self.live: Live | Quiet = Quiet()
         # A backend that runs jobs in this thread leaves the display to a thread of its own.
         self.inline = bool(getattr(backend, "inline", False))
+        self.started: dict[str, int] = {}  # job key -> submission time (ms), for its run's start time
+        self.times = (0, 0)  # (start, end) ms of the job whose result is being recorded
 
     def run(self) -> list[JobOutcome]:
         self.tracker.delete_partial()
@@ -162,12 +165,14 @@ class Driver:
         fn = worker.run_train if isinstance(task.job, TrainJob) else worker.run_eval
         next_slot = getattr(self.backend, "next_slot", None)
         self.board.start(task.job, next_slot() if next_slot else "")
+        self.started[task.job.key] = now_ms()  # the run's real start time in MLflow
         if self.inline:
             self.live.refresh()  # now: an inline backend's submit returns when the job is done
         future, where = self.backend.submit(fn, *args)
         self.running[future] = (task, where)
 
     def _finish(self, task: Task, where: str, result: Any) -> None:
+        self.times = (self.started.pop(task.job.key, now_ms()), now_ms())
         failed = isinstance(result, worker.Failure)
         self.board.end(task.job, success=not failed, final=not failed or task.attempt > self.retries)
         if failed:
@@ -178,7 +183,7 @@ class Driver:
             self._evaluated(task, result)
 
     def _trained(self, job: TrainJob, result: TrainResult, where: str) -> None:
-        run_id = record_train(self.tracker, self.plan.suite, job, result)
+        run_id = record_train(self.tracker, self.plan.suite, job, result, self.times)
         outcome = self.outcomes[job.key]
         outcome.trained, outcome.seconds, outcome.device = True, result.seconds, f"{result.device} [{where}]"
         tasks = [Task(e, checkpoint=result.checkpoint, parent=run_id) for e in self.todo[job.key]]
@@ -190,13 +195,13 @@ class Driver:
         assert isinstance(task.job, EvalJob)
         outcome = self.outcomes[task.job.train.key]
         outcome.accuracies[task.job.threat.label] = record_eval(self.tracker, self.plan.suite, task.job,
-                                                                 task.parent, result)
+                                                                 task.parent, result, self.times)
         outcome.pending -= 1
         self._maybe_summarise(outcome)
 
     def _failed(self, task: Task, failure: worker.Failure) -> None:
         record_failure(self.tracker, self.plan.suite, task.job, failure.traceback, task.parent or None,
-                       task.attempt)
+                       task.attempt, self.times)
         if task.attempt <= self.retries:
             self.queue.append(Task(task.job, task.attempt + 1, task.checkpoint, task.parent))
             return

@@ -124,11 +124,12 @@ class Tracker:
         return self.client
 
     @retried
-    def start(self, name: str, tags: dict[str, str], parent: str | None = None) -> str:
+    def start(self, name: str, tags: dict[str, str], parent: str | None = None, start_time: int | None = None) -> str:
+        """A new run; ``start_time`` (ms): when its job really started (the run is written after)."""
         all_tags = {TAG + k: str(v) for k, v in tags.items()}
         if parent:
             all_tags["mlflow.parentRunId"] = parent
-        run = self._writer().create_run(self.experiment_id, run_name=name, tags=all_tags)
+        run = self._writer().create_run(self.experiment_id, run_name=name, tags=all_tags, start_time=start_time)
         return str(run.info.run_id)
 
     @retried
@@ -167,11 +168,11 @@ class Tracker:
             self._writer().set_tag(run_id, TAG + key, value)
 
     @retried
-    def end(self, run_id: str, status: str = "FINISHED", error: str | None = None) -> None:
+    def end(self, run_id: str, status: str = "FINISHED", error: str | None = None, end_time: int | None = None) -> None:
         if error is not None:
             self._writer().set_tag(run_id, TAG + "error", error[:5000])
             self.log_file(run_id, "traceback.txt", error.encode())
-        self._writer().set_terminated(run_id, status)
+        self._writer().set_terminated(run_id, status, end_time=end_time)
 
     def records(self, runs: list[Any] | None = None) -> list[RunRecord]:
         """Every evaluation run with its per-episode accuracies: the FINISHED one of each job,
