@@ -16,8 +16,7 @@ import torch.nn.functional as F
 from bench.baseline import Baseline
 from bench.data.episodes import Episode
 from bench.registry import THREATS
-from tests.test_contract import make_episode
-from tests.test_threats import tiny
+from tests.helpers import make_episode, tiny
 
 EPS = 0.1  # synthetic patterns differ by much more than 8/255; a radius that breaks natural MAML
 

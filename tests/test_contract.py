@@ -12,30 +12,13 @@ import torch
 import torch.nn.functional as F
 
 from bench.baseline import Baseline, TaskModel
-from bench.data.episodes import Episode
 from bench.registry import BASELINES, THREATS
 from bench.runner import checkpoint_bytes, load_checkpoint
-from bench.seeding import generator
 from bench.testing import make_baseline as shared_make_baseline
 from bench.threats.attacks import PGDConfig
+from tests.helpers import QUERY, SIZE, WAY, make_episode
 
-WAY, SHOT, QUERY, SIZE = 5, 2, 4, 28
 CPU = torch.device("cpu")
-
-
-def make_episode(seed: int = 0, way: int = WAY, shot: int = SHOT, query: int = QUERY) -> Episode:
-    """Each class is a random smooth pattern; samples are the pattern plus small noise."""
-    gen = generator(seed)
-    patterns = F.interpolate(torch.rand(way, 1, 7, 7, generator=gen), size=SIZE, mode="bilinear")
-
-    def draw(per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
-        labels = torch.arange(way).repeat_interleave(per_class)
-        noise = 0.1 * torch.randn(len(labels), 1, SIZE, SIZE, generator=gen)
-        return (patterns[labels] + noise).clamp(0, 1), labels
-
-    support_x, support_y = draw(shot)
-    query_x, query_y = draw(query)
-    return Episode(support_x, support_y, query_x, query_y)
 
 
 def make_baseline(name: str, seed: int = 0) -> Baseline:

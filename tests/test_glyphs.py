@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import re
-import time
+import threading
 import unicodedata
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -169,18 +170,41 @@ def test_missing_fonts_is_a_data_error(tmp_path: Path) -> None:
 
 
 def test_parallel_ensure_builds_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads that both find no cache: one builds under the lock, the other waits and loads.
+
+    The overlap is made certain, not hoped for: each thread's first `is_prepared` check (the one
+    before the lock) waits at a barrier until the other thread has made its check too, so both
+    have seen "no cache" before either can build; the build then checks that it holds the lock.
+    """
     built = g.build_glyphs(code_points=SMALL, max_classes=3)
     calls = []
+    arrived = threading.Barrier(2, timeout=60)
+    first_checks: dict[int, bool] = {}
+    guard = threading.Lock()
+    real_is_prepared = g.GlyphsSource.is_prepared
+
+    def is_prepared(self: g.GlyphsSource, root: Path | None = None, image_size: int | None = None) -> bool:
+        prepared = real_is_prepared(self, root, image_size)
+        with guard:
+            first = threading.get_ident() not in first_checks
+            first_checks.setdefault(threading.get_ident(), prepared)
+        if first:
+            arrived.wait()  # both threads are past the unlocked check before either goes on
+        return prepared
 
     def small_prepare(self: g.GlyphsSource, root: Path | None = None, image_size: int | None = None,
                       raw: Path | None = None) -> ImageDataset:
         calls.append(image_size)
-        time.sleep(0.2)  # long enough for the other thread to arrive while this one builds
+        # The other thread waits on the build lock meanwhile: it is held (by this build).
+        with (self.cache_dir(root, image_size) / ".build.lock").open("a") as probe, pytest.raises(BlockingIOError):
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return write_cache(self.cache_dir(root, image_size), "glyphs", built.images, built.labels,
                            built.class_names, built.splits, built.extra)
 
+    monkeypatch.setattr(g.GlyphsSource, "is_prepared", is_prepared)
     monkeypatch.setattr(g.GlyphsSource, "prepare", small_prepare)
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda _: g.GlyphsSource().ensure(tmp_path, 28), range(2)))
+    assert list(first_checks.values()) == [False, False]  # the threads did overlap
     assert len(calls) == 1
     assert results[0].content_hash == results[1].content_hash

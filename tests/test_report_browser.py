@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.test_report_golden import EVAL_FAILS, SUITE, _eval_tags, per_episode
+from tests.helpers import EVAL_FAILS, GOLDEN_SUITE, golden_eval_tags, golden_per_episode
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -44,11 +44,11 @@ def _records(suite) -> list:
     out = []
     for job in make_plan(suite).all_eval_jobs():
         d, label = job.train.data, job.train.variant.baseline.label
-        tags, params = _eval_tags(job), flatten("", job.identity)
+        tags, params = golden_eval_tags(job), flatten("", job.identity)
         if (label, job.threat.label, d.shot, job.train.seed) == EVAL_FAILS:
             out.append(RunRecord(job.key, "FAILED", {**tags, "error": "RuntimeError: boom"}, params, {}, []))
             continue
-        values = per_episode(label, job.threat.label, job.threat.name, params, d.shot, job.train.seed, 12)
+        values = golden_per_episode(label, job.threat.label, job.threat.name, params, d.shot, job.train.seed, 12)
         out.append(RunRecord(job.key, "FINISHED", tags, params, {"device_seconds": 1.0}, values))
     return out
 
@@ -60,7 +60,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from bench.report.leaderboard import build_report, write_report
 
     folder = tmp_path_factory.mktemp("browser")
-    (folder / "golden.yaml").write_text(SUITE)
+    (folder / "golden.yaml").write_text(GOLDEN_SUITE)
     suite = load_suite(str(folder / "golden.yaml"))
     report = build_report(suite, _records(suite), "bench report golden.yaml", "sqlite:///mlflow.db")
     write_report(report, folder / "reports", ("html",))

@@ -5,7 +5,8 @@ metrics and artifacts `bench.runner` writes (train run, nested eval runs, per-ep
 FAILED runs with an ``error`` tag), for the planned jobs of a small suite: the 1-shot setting
 fully run with two seeds, three baseline variants and eight threats (one eval run fails); the
 5-shot setting only partly run (seed 0, three threats, one training run fails); and one stale
-record that belongs to no planned job.
+record that belongs to no planned job. The suite and the per-episode numbers are defined in
+`tests/helpers.py` (the browser test renders the same records).
 
 Regenerate the golden files after an intended change with ``UPDATE_GOLDEN=1 pytest
 tests/test_report_golden.py`` and review the diff.
@@ -13,7 +14,6 @@ tests/test_report_golden.py`` and review the diff.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -25,75 +25,20 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
+from tests.helpers import (
+    ENV,
+    ERROR,
+    EVAL_FAILS,
+    GOLDEN_SUITE,
+    PARTLY_RUN,
+    TRAIN_FAILS,
+    golden_eval_tags,
+    golden_per_episode,
+    golden_train_tags,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
-SUITE = """\
-# golden: the fixture suite of the report's golden-file tests (records are synthetic).
-name: golden
-description: Fixture suite of the report golden tests (synthetic records).
-seeds: [0, 1]
-datasets:
-  - {name: glyphs, way: 5, shot: [1, 5], query: 4}
-train: {steps: 3, meta_batch: 2}
-eval: {episodes: 12}
-baselines:
-  - protonet
-  - maml
-  - {name: protonet, label: protonet-aq, params: {lr: 0.002}}
-threats:
-  - clean
-  - {name: fgsm, params: {eps: [2/255, 8/255]}}
-  - {name: pgd, params: {steps: [2, 5]}}
-  - {name: gaussian_noise, params: {severity: [1, 3]}}
-  - {name: contrast, params: {severity: 3}}
-published:
-  protonet:
-    glyphs 5-way 1-shot: 49.42 +- 0.78
-  maml:
-    glyphs 5-way 5-shot: {accuracy: "63.1", source: Finn et al. 2017 (illustrative)}
-"""
-BASE = {"protonet": 0.62, "maml": 0.55, "protonet-aq": 0.58}
-DROP = {"clean": 0.0, "fgsm": 0.12, "pgd": 0.2, "gaussian_noise": 0.05, "contrast": 0.08}
-EVAL_FAILS = ("maml", "pgd[steps=5]", 1, 1)  # label, threat, shot, seed
-TRAIN_FAILS = ("protonet-aq", 5, 0)  # label, shot, seed
-PARTLY_RUN = (5, 0, ("clean", "fgsm[eps=8/255]", "gaussian_noise[severity=3]"))  # shot, seed, threats run
-ERROR = 'Traceback (most recent call last):\n  File "bench/runner.py", line 1\nRuntimeError: {what} (fixture)\n'
-
-
-def unit(*parts: object) -> float:
-    """A deterministic number in [0, 1) from ``parts`` (no RNG whose stream could change)."""
-    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:12], 16) / 16**12
-
-
-def per_episode(label: str, threat: str, name: str, params: dict, shot: int, seed: int, episodes: int) -> list[float]:
-    """Accuracies in twentieths (5-way x 4 queries) with a shared per-episode difficulty."""
-    drop = DROP.get(name, 0.1) * (1 + float(params.get("threat.config.severity", 1)) / 4)
-    base = BASE.get(label, 0.5) + 0.08 * (shot == 5) - drop
-    base -= 4 * float(params.get("threat.config.eps", 0)) if name == "fgsm" else 0
-    out = []
-    for i in range(episodes):
-        p = base + 0.25 * (unit("episode", shot, seed, i) - 0.5) + 0.1 * (unit(label, threat, shot, seed, i) - 0.5)
-        out.append(round(min(max(p, 0.0), 1.0) * 20) / 20)
-    return out
-
-
-ENV = {"code_version": "0.1.0+gfixture", "packages": "python==3.11", "device": "cpu:x86_64", "data_hash": "d" * 16}
-
-
-def _train_tags(train) -> dict[str, str]:
-    """The recorder's tag schema (`bench.tags`) with a fixed environment instead of this machine's."""
-    from bench.tags import identity_tags
-
-    fingerprint = hashlib.sha256(train.variant.baseline.name.encode()).hexdigest()[:16]
-    return {**ENV, **identity_tags("golden", train), "fingerprint": fingerprint}
-
-
-def _eval_tags(job) -> dict[str, str]:
-    from bench.tags import identity_tags
-
-    episodes = hashlib.sha256(f"{job.train.data}-{job.train.seed}".encode()).hexdigest()
-    return {**_train_tags(job.train), **identity_tags("golden", job), "episodes_hash": episodes}
 
 
 def _write_eval(tracker, job, parent: str, n: int, episodes: int) -> None:
@@ -101,13 +46,13 @@ def _write_eval(tracker, job, parent: str, n: int, episodes: int) -> None:
     from bench.tracking import PER_EPISODE
 
     d, label = job.train.data, job.train.variant.baseline.label
-    run = tracker.start(job.name, _eval_tags(job), parent=parent)
+    run = tracker.start(job.name, golden_eval_tags(job), parent=parent)
     params = flatten("", job.identity)
     tracker.log(run, params=params)
     if (label, job.threat.label, d.shot, job.train.seed) == EVAL_FAILS:
         tracker.end(run, "FAILED", ERROR.format(what="CUDA out of memory"))
         return
-    values = per_episode(label, job.threat.label, job.threat.name, params, d.shot, job.train.seed, episodes)
+    values = golden_per_episode(label, job.threat.label, job.threat.name, params, d.shot, job.train.seed, episodes)
     tracker.log(run, metrics={"accuracy": sum(values) / len(values), "ci95": 0.0, "episodes": len(values),
                               "device_seconds": 1.25 + n % 3})
     tracker.log_file(run, PER_EPISODE, json.dumps({"accuracy": values}).encode())
@@ -127,7 +72,7 @@ def write_store(uri: str, suite_path: Path) -> None:
         label, shot, seed = train.variant.baseline.label, train.data.shot, train.seed
         if shot == PARTLY_RUN[0] and seed != PARTLY_RUN[1]:
             continue
-        parent = tracker.start(train.name, _train_tags(train))
+        parent = tracker.start(train.name, golden_train_tags(train))
         tracker.log(parent, params=flatten("", train.identity))
         if (label, shot, seed) == TRAIN_FAILS:
             tracker.end(parent, "FAILED", ERROR.format(what="loss diverged"))
@@ -147,7 +92,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     shm = Path("/dev/shm")
     folder = Path(tempfile.mkdtemp(prefix="golden-store-", dir=shm if shm.is_dir() else None)) \
         if shm.is_dir() else tmp_path_factory.mktemp("golden-store")
-    (folder / "golden.yaml").write_text(SUITE)
+    (folder / "golden.yaml").write_text(GOLDEN_SUITE)
     cwd = Path.cwd()
     os.chdir(folder)
     try:
@@ -225,7 +170,7 @@ def test_all_rebuilds_shipped_suites_and_the_index(workdir: Path) -> None:
     smoke = load_suite("smoke")  # one finished cell of a shipped suite; the rest must show as missing
     job = make_plan(smoke).all_eval_jobs()[0]
     tracker = Tracker("sqlite:///all.db", smoke.name)
-    parent = tracker.start(job.train.name, _train_tags(job.train))
+    parent = tracker.start(job.train.name, golden_train_tags(job.train))
     tracker.end(parent)
     _write_eval(tracker, job, parent, 0, 12)
 

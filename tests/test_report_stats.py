@@ -21,7 +21,7 @@ from bench.report.compare import Options, analyse, pair
 from bench.report.filters import parse_filters
 from bench.report.model import Cell, Column, SettingData
 from bench.report.text import cell_text, problem_lines
-from bench.stats import bootstrap_interval, holm, mean_ci, paired_test, t_interval
+from bench.stats import bootstrap_interval, holm, mean_ci, paired_test, seed_level_ci, t_interval
 
 
 def test_mean_ci_matches_scipy_t_interval() -> None:
@@ -31,6 +31,15 @@ def test_mean_ci_matches_scipy_t_interval() -> None:
     assert mean == pytest.approx(values.mean()) and half == pytest.approx((high - low) / 2, rel=1e-12)
 
 
+def test_mean_ci_by_hand_and_degenerate_cases() -> None:
+    # values 0, 1: mean 0.5, sd 0.7071, sem 0.5, t(0.975, 1) = 12.7062
+    mean, half = mean_ci([0.0, 1.0])
+    assert mean == 0.5 and half == pytest.approx(0.5 * 12.706204736, rel=1e-8)
+    assert mean_ci([0.7, 0.7, 0.7]) == (pytest.approx(0.7), 0.0)  # equal values: no spread
+    mean, half = mean_ci([0.4])
+    assert mean == 0.4 and math.isnan(half)  # one value: no interval
+
+
 def test_seed_interval_by_hand() -> None:
     # seed means 0.3, 0.7, 0.5: mean 0.5, sd 0.2, sem 0.2 / sqrt(3), t(0.975, 2) = 4.302653
     interval = t_interval([[0.2, 0.4], [0.6, 0.8], [0.5, 0.5]])
@@ -38,6 +47,11 @@ def test_seed_interval_by_hand() -> None:
     assert interval.mean == pytest.approx(0.5) and interval.half == pytest.approx(0.2 / math.sqrt(3) * 4.302653, 1e-6)
     one = t_interval([[0.0, 1.0]])  # one seed: the episode interval, 0.5 +- 0.5 * t(0.975, 1)
     assert one.rule == "episodes" and one.half == pytest.approx(0.5 * 12.706204736, rel=1e-8)
+    # `seed_level_ci`, under `t_interval`: with several seeds, the t interval of the seed means
+    mean, half, rule = seed_level_ci([[0.2, 0.4], [0.6, 0.8], [0.5, 0.5]])
+    expected_mean, expected_half = mean_ci([0.3, 0.7, 0.5])
+    assert (mean, half, rule) == (pytest.approx(expected_mean), pytest.approx(expected_half), "seeds")
+    assert seed_level_ci([[0.2, 0.4]])[2] == "episodes"
 
 
 def test_bootstrap_is_deterministic_and_agrees_with_scipy_on_one_seed() -> None:
@@ -206,3 +220,72 @@ def test_a_partial_multi_seed_cell_is_not_compared_on_episodes() -> None:
     assert pair(full, two, Options()).unit == "seeds"
     one_seed = Cell((0,), {0: full.per_seed[0]}, {0: "h"})
     assert pair(one_seed, Cell((0,), {0: partial.per_seed[0]}, {0: "h"}), Options()).unit == "episodes"
+
+
+# ---- the tests a mutation run asked for: each fails for one wrong implementation -------------
+
+
+def _columns_table(columns: list[Column], values: dict[tuple[str, str], dict[int, list[float]]],
+                   seeds: tuple[int, ...] = (0,)) -> SettingData:
+    """A table with the given columns; ``values``: (row, column) -> seed -> per-episode accuracies."""
+    rows = list(dict.fromkeys(row for row, _ in values))
+    cells = {(row, c.label): _cell(values.get((row, c.label), {}), seeds) for row in rows for c in columns}
+    derived = add_aggregates(columns, cells, rows, seeds)
+    return SettingData(DataSetting("glyphs", 28, 5, 1, 4), [(r, "protonet") for r in rows], columns + derived,
+                       cells, seeds, {})
+
+
+def test_pairing_on_several_seeds_tests_the_seed_means_not_the_pooled_episodes() -> None:
+    # Per-seed means a 0.75, 0.5, 0.75, 1.0 and b 0.5, 0.5, 0.25, 0.75: differences 0.25, 0, 0.5,
+    # 0.25 on n = 4 seeds (p = 0.092); pooling the 16 episodes would give n = 16 and p = 0.041.
+    a_values = {0: [1, 1, 0, 1], 1: [1, 0, 0, 1], 2: [1, 1, 1, 0], 3: [1, 1, 1, 1]}
+    b_values = {0: [0, 1, 0, 1], 1: [1, 0, 0, 1], 2: [0, 1, 0, 0], 3: [1, 0, 1, 1]}
+    seeds = (0, 1, 2, 3)
+    result = pair(_cell(a_values, seeds), _cell(b_values, seeds), Options())
+    means_a = [float(np.mean(a_values[s])) for s in seeds]
+    means_b = [float(np.mean(b_values[s])) for s in seeds]
+    differences = np.subtract(means_a, means_b)
+    assert result is not None and (result.unit, result.n) == ("seeds", 4)
+    assert result.diff == pytest.approx(differences.mean())
+    assert result.half == pytest.approx(mean_ci(differences)[1])
+    assert result.p == pytest.approx(stats.ttest_rel(means_a, means_b).pvalue, rel=1e-10)
+    pooled = stats.ttest_rel(sum(a_values.values(), []), sum(b_values.values(), [])).pvalue
+    assert pooled < 0.05 < result.p  # pooling would call a difference significant that the seeds do not show
+
+
+def test_robust_gap_is_clean_minus_threat() -> None:
+    columns = [Column("clean", "clean"), Column("fgsm", "attack", name="fgsm")]
+    clean, attacked = [0.9, 0.8, 1.0, 0.7, 0.9], [0.5, 0.6, 0.4, 0.3, 0.5]
+    result = analyse(_columns_table(columns, {("a", "clean"): {0: clean}, ("a", "fgsm"): {0: attacked}}), Options())
+    gap = result.gaps[("a", "fgsm")]
+    assert gap is not None and gap.diff == pytest.approx(0.4) and gap.diff > 0  # robust accuracy is lower
+    assert ("a", "clean") not in result.gaps  # no gap of clean against itself
+
+
+def test_mean_corruption_is_the_mean_not_the_median_of_the_corruptions() -> None:
+    # Per episode, the three corruptions give 0.0, 0.3, 0.9 (mean 0.4, median 0.3).
+    columns = [Column(name, "corruption", name=name, params=(("severity", "1"),)) for name in ("noise", "blur", "fog")]
+    values = {("r", "noise"): {0: [0.0, 0.9, 0.3]}, ("r", "blur"): {0: [0.3, 0.0, 0.9]},
+              ("r", "fog"): {0: [0.9, 0.3, 0.0]}}
+    data = _columns_table(columns, values)
+    assert data.cells[("r", "mean corruption")].per_seed[0].tolist() == pytest.approx([0.4, 0.4, 0.4])
+    assert analyse(data, Options()).cells[("r", "mean corruption")].interval.mean == pytest.approx(0.4)
+
+
+def test_per_severity_mean_corruption_groups_by_the_recorded_severity() -> None:
+    # The labels do not carry the severity and the columns alternate severities: only the
+    # recorded ``severity`` parameter can group them.
+    spec = [("c-a", "noise", "3"), ("c-b", "noise", "1"), ("c-c", "blur", "3"), ("c-d", "blur", "1")]
+    columns = [Column(label, "corruption", name=name, params=(("severity", s),)) for label, name, s in spec]
+    values = {("r", "c-a"): {0: [0.2, 0.4]}, ("r", "c-b"): {0: [0.8, 1.0]}, ("r", "c-c"): {0: [0.0, 0.2]},
+              ("r", "c-d"): {0: [0.6, 0.6]}}
+    data = _columns_table(columns, values)
+    derived = {c.label: c for c in data.columns if c.kind == "mean-corruption"}
+    assert list(derived) == ["mean corruption", "mean corruption s=1", "mean corruption s=3"]
+    assert derived["mean corruption"].members == ("c-a", "c-b", "c-c", "c-d")
+    assert derived["mean corruption s=1"].members == ("c-b", "c-d")
+    assert derived["mean corruption s=3"].members == ("c-a", "c-c")
+    assert derived["mean corruption s=3"].param("severity") == "3"
+    assert data.cells[("r", "mean corruption s=1")].per_seed[0].tolist() == pytest.approx([0.7, 0.8])
+    assert data.cells[("r", "mean corruption s=3")].per_seed[0].tolist() == pytest.approx([0.1, 0.3])
+    assert data.cells[("r", "mean corruption")].per_seed[0].tolist() == pytest.approx([0.4, 0.55])

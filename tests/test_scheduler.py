@@ -11,8 +11,10 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 import torch
@@ -21,6 +23,7 @@ from bench.baseline import Baseline, TaskModel
 from bench.cli import main
 from bench.registry import BASELINES
 from bench.tracking import TAG, Tracker
+from tests.helpers import LineReader, kill_group
 
 pytestmark = pytest.mark.integration
 
@@ -62,9 +65,32 @@ def finished_keys(uri: str, name: str = "sched") -> Counter:
                    if r.info.status == "FINISHED")
 
 
-def bench_process(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bench.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def bench_process(*args: str, inherited: signal.Handlers = signal.SIG_DFL, stdout: int | IO = subprocess.DEVNULL,
+                  stderr: int | IO = subprocess.DEVNULL) -> subprocess.Popen:
+    """``python -m bench.cli ARGS`` in its own session, with SIGINT and SIGTERM set by the test.
+
+    The dispositions do not depend on how this test was started: ``inherited`` is what the
+    child starts with (SIG_DFL as from an interactive shell, SIG_IGN as from ``cmd &`` in a
+    background shell). Its own session keeps signals meant for the test away from it and lets
+    `kill_group` reach every process it starts. Output goes to files or a reader, never to an
+    unread pipe that could fill and stall the child.
+    """
+    def dispositions() -> None:
+        signal.signal(signal.SIGINT, inherited)
+        signal.signal(signal.SIGTERM, inherited)
+
+    return subprocess.Popen([sys.executable, "-m", "bench.cli", *args], stdout=stdout, stderr=stderr, text=True,
+                            start_new_session=True, preexec_fn=dispositions)
+
+
+@pytest.fixture
+def children() -> Iterator[list[subprocess.Popen]]:
+    """Child processes of a test; whatever is still running at its end is killed with its group."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            kill_group(process)
 
 
 def wait_for_runs(uri: str, count: int, process: subprocess.Popen, timeout: float = 240) -> None:
@@ -77,17 +103,19 @@ def wait_for_runs(uri: str, count: int, process: subprocess.Popen, timeout: floa
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_matches_an_uninterrupted_run(workdir: Path) -> None:
+def test_resume_after_sigkill_matches_an_uninterrupted_run(workdir: Path, children: list) -> None:
     suite = write(workdir)
     assert main(["run", str(suite), "--no-progress", "--tracking-uri", "sqlite:///reference.db"]) == 0
     reference = per_episode("sqlite:///reference.db")
     uri = "sqlite:///mlflow.db"
     Tracker(uri, "sched")  # schema first: two processes must not migrate a new file at once
     for kill_after in (1, 4):  # after the first train run; in the middle of the evaluations
-        process = bench_process("run", str(suite), "--no-progress", "--workers", "1")
-        wait_for_runs(uri, kill_after, process)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        with (workdir / f"killed-{kill_after}.err").open("w") as err:
+            process = bench_process("run", str(suite), "--no-progress", "--workers", "1", stderr=err)
+        children.append(process)
+        wait_for_runs(uri, kill_after, process)  # an observable state: finished runs in the store
+        kill_group(process)
+        assert process.returncode == -signal.SIGKILL
     assert main(["run", str(suite), "--no-progress"]) == 0
     assert per_episode(uri) == reference
     keys = finished_keys(uri)
@@ -95,31 +123,39 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(workdir: Path) -> Non
     assert statuses(uri).get("RUNNING", 0) == 0
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_stops_the_run_cleanly_even_when_inherited_ignored(workdir: Path, signum: int, code: int) -> None:
-    """As from a background shell: the child starts with SIGINT and SIGTERM ignored, and
-    `bench run` must still stop on them, record nothing half-done and exit 128 + signal."""
+@pytest.mark.parametrize("signum, code, inherited", [
+    (signal.SIGINT, 130, signal.SIG_IGN), (signal.SIGTERM, 143, signal.SIG_IGN), (signal.SIGINT, 130, signal.SIG_DFL)],
+    ids=["SIGINT-inherited-ignored", "SIGTERM-inherited-ignored", "SIGINT-inherited-default"])
+def test_a_signal_stops_the_run_cleanly_whatever_the_child_inherited(workdir: Path, children: list, signum: int,
+                                                                   code: int, inherited: signal.Handlers) -> None:
+    """As from a background shell (the child starts with SIGINT and SIGTERM ignored) or from an
+    interactive one (default dispositions): `bench run` must stop on the signal, record nothing
+    half-done and exit 128 + signal."""
     suite = write(workdir, SUITE.replace("steps: 3", "steps: 400"))
-
-    def ignore_signals() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-    process = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", str(suite), "--no-progress", "--workers",
-                                "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=ignore_signals)
-    assert process.stdout is not None
-    line = process.stdout.readline()  # the driver is in its loop, training has been submitted
-    assert "running" in line, line
+    with (workdir / "run.err").open("w") as err:
+        process = bench_process("run", str(suite), "--no-progress", "--workers", "1", inherited=inherited,
+                                stdout=subprocess.PIPE, stderr=err)
+    children.append(process)
+    # The driver prints this inside its signal handling, once training has been submitted.
+    LineReader(process).wait_for("running", timeout=240)
     process.send_signal(signum)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == code, err
-    assert "interrupted" in err and "Traceback" not in err
+    try:
+        process.wait(timeout=240)
+    except subprocess.TimeoutExpired:
+        kill_group(process)
+        raise AssertionError(f"bench run did not stop within 240 s of {signal.Signals(signum).name}") from None
+    err_text = (workdir / "run.err").read_text()
+    assert process.returncode == code, err_text
+    assert "interrupted" in err_text and "Traceback" not in err_text
     assert statuses("sqlite:///mlflow.db").get("RUNNING", 0) == 0
 
 
 class Failing(Baseline):
-    """A baseline whose training raises (after a given number of attempts) or produces NaN."""
+    """A baseline whose training raises (after a given number of attempts) or produces NaN.
+
+    Use it through the `failing_registered` fixture, which registers a fresh subclass with its
+    own attempt counter for each test: no count carries over from one test to the next.
+    """
 
     name = "failing"
     paper = "test double"
@@ -129,15 +165,15 @@ class Failing(Baseline):
         mode: str = "raise"
         succeed_on_attempt: int = 0
 
-    attempts: Counter = Counter()
+    attempts: Counter  # set per test by `failing_registered`
 
     def __init__(self, config, backbone, n_way, device) -> None:
         super().__init__(config, backbone, n_way, device)
         self.backbone = backbone
-        Failing.attempts[config] += 1
+        self.attempts[config] += 1
 
     def train_step(self, episodes):
-        if self.config.succeed_on_attempt and Failing.attempts[self.config] >= self.config.succeed_on_attempt:
+        if self.config.succeed_on_attempt and self.attempts[self.config] >= self.config.succeed_on_attempt:
             return {"loss": 1.0}
         if self.config.mode == "nan":
             return {"loss": float("nan")}
@@ -150,10 +186,14 @@ class Failing(Baseline):
 
 
 @pytest.fixture
-def failing_registered():
-    BASELINES.add_class(Failing)
-    yield
-    BASELINES._items.pop("failing")
+def failing_registered() -> Iterator[type[Failing]]:
+    """`Failing` registered for one test, with a counter of attempts that starts at zero."""
+    per_test = type("Failing", (Failing,), {"attempts": Counter()})
+    BASELINES.add_class(per_test)
+    try:
+        yield per_test
+    finally:
+        BASELINES._items.pop("failing")
 
 
 def test_a_failing_job_is_isolated_recorded_and_retried(workdir: Path, failing_registered,

@@ -13,14 +13,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.backbones import build_backbone
 from bench.baseline import Baseline
 from bench.data.episodes import Episode
-from bench.registry import BASELINES, THREATS
-from bench.seeding import torch_rng
+from bench.registry import THREATS
 from bench.threats import blockwise
 from bench.threats.support import balanced_choice, inject_outliers, poison_support, swap_count, swap_labels
-from tests.test_contract import make_episode
+from tests.helpers import make_episode, tiny
 
 CPU = torch.device("cpu")
 CHEAP = {  # attack parameters small enough for a unit test; eps is set per test
@@ -29,15 +27,6 @@ CHEAP = {  # attack parameters small enough for a unit test; eps is set per test
     "square": {"n_queries": 20}, "autoattack": {"steps": 3, "n_queries": 10},
 }
 L2 = ("pgd_l2", "cw")
-
-
-def tiny(name: str, seed: int = 0, hidden: int = 8, bn_stats: str | None = None, **config: object) -> Baseline:
-    """A 5-way baseline on a Conv4 with ``hidden`` filters for 28 px images, initialised from ``seed``."""
-    cls = BASELINES.get(name)
-    backbone_params = {**cls.backbone_defaults, "hidden": hidden, **({"bn_stats": bn_stats} if bn_stats else {})}
-    with torch_rng(seed):
-        backbone = build_backbone("conv4", backbone_params, 1, 28)
-        return cls(cls.Config(**config), backbone, 5, CPU)
 
 
 def attack(name: str, **params: object):
