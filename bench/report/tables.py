@@ -32,7 +32,7 @@ LATEX_UNICODE = {" ± ": r"$\pm$", "±": r"$\pm$", TIE: r"$^\dagger$", FLAG: r"$
 BOLD_OPEN, BOLD_CLOSE, TIE_TOKEN = "ZZBOLDOPENZZ", "ZZBOLDCLOSEZZ", "ZZTIEZZ"
 PARTIAL, PARTIAL_TOKEN = re.compile(r" \((\d+)/(\d+) seeds\)"), re.compile(r"ZZSEEDS(\d+)OF(\d+)ZZ")
 SHORT_HEADER = 9  # characters that fit a result column on one line
-LATEX_NOTES = 3  # the notes printed under a LaTeX headline (interval rule, marks, flags); the rest are comments
+LATEX_NOTES = ("cells:", "bold:", FLAG)  # the notes printed under a LaTeX headline; the rest are comments
 
 
 def provenance(report: Report) -> str:
@@ -156,10 +156,11 @@ def render_latex(report: Report) -> str:
     lines = [f"% {provenance(report)}", "% Requires \\usepackage{booktabs}.", ""]
     for table in report.tables:
         views, table_notes = views_of(report, table), notes(table, report.published)
-        shown = latex_escape(" ".join(n[0].upper() + n[1:] + "." for n in table_notes[:LATEX_NOTES])
+        below = [n for n in table_notes if n.startswith(LATEX_NOTES)]
+        shown = latex_escape(" ".join(n[0].upper() + n[1:] + "." for n in below)
                              + " Superscript k/n: k of n seeds finished.")
         lines += _latex_view(report, table, views[0], shown)
-        lines += [f"% {line}" for line in table_notes[LATEX_NOTES:]]
+        lines += [f"% {line}" for line in table_notes if line not in below]
         lines += [f"% sanity: {line}" for line in sanity(table)] + [f"% column {line}" for line in column_key(table)]
         lines.append("")
         headline = rf"Intervals and marks as in Table~\ref{{tab:{report.suite.name}-{views[0].key}}}."

@@ -183,15 +183,28 @@ def sanity(table: TableResult) -> list[str]:
 
 
 def _derived_notes(table: TableResult) -> list[str]:
+    headers = {c.label: c.header for c in table.data.columns}
     lines = []
     for column in table.data.columns:
+        members = _members_text([headers.get(m, m) for m in column.members])
         if column.kind == "mean-corruption":
-            lines.append(f"{column.label}: per-episode mean over {', '.join(column.members)}")
+            lines.append(f"{column.header}: per-episode mean over {members}")
         elif column.kind == "worst-case":
-            lines.append(f"{column.label}: per-episode minimum over the attacks at that threat model, "
-                         f"{', '.join(column.members)} (AutoAttack-style; an upper bound on the per-query worst "
-                         f"case, which needs per-query records)")
+            lines.append(f"{column.header}: per-episode minimum over the attacks at that threat model ({members}) "
+                         f"(AutoAttack-style; an upper bound on the per-query worst case, which needs per-query "
+                         f"records)")
     return lines
+
+
+def _members_text(headers: list[str], listed: int = 6) -> str:
+    """The members of a derived column by name, or, when many, by count and kind
+    (``54 corruption columns: 18 corruptions at severities 1, 3, 5``)."""
+    severities = sorted({h.rsplit(", s", 1)[1] for h in headers if ", s" in h})
+    if len(headers) <= listed or not severities:
+        return "; ".join(headers)  # headers hold commas (``PGD-20, ε = 8/255``)
+    names = list(dict.fromkeys(h.split(", s")[0] for h in headers))
+    return (f"{len(headers)} columns, {len(names)} corruptions at severities {', '.join(severities)} "
+            f"({', '.join(names)})")
 
 
 def problem_lines(table: TableResult) -> list[str]:
