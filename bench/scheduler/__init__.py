@@ -9,6 +9,7 @@ from bench.plan import Plan, make_plan
 from bench.progress import Progress
 from bench.registry import DATASETS
 from bench.scheduler import stopping
+from bench.scheduler.backend import Backend
 from bench.scheduler.dag import Driver, JobOutcome, summary
 from bench.scheduler.resume import ResumeOptions
 from bench.tracking import Tracker
@@ -46,13 +47,12 @@ def check_data(suite: Suite) -> None:
         DATASETS.get(name)().ensure(None, size)
 
 
-def make_backend(options: RunOptions, datasets: list[tuple[str, int]] | None = None) -> object:
+def make_backend(options: RunOptions, datasets: list[tuple[str, int]] | None = None) -> Backend:
     """The backend for ``options``; local workers preload ``datasets`` as they start."""
     if options.backend == "ray":
         from bench.scheduler.ray_backend import RayBackend
 
-        gpus = 1.0 / options.jobs_per_gpu if options.device in ("cuda",) else 0.0
-        return RayBackend(options.address, gpus, options.threads)
+        return RayBackend(options.address, options.device, options.jobs_per_gpu, options.threads)
     from bench.scheduler.local import LocalBackend
     from bench.scheduler.slots import make_slots
 
@@ -74,6 +74,6 @@ def run_suite(suite: Suite, tracking_uri: str | None, options: RunOptions,
             driver = Driver(plan or make_plan(suite), tracker, backend, options.retries, progress or Progress(),
                             options.resume)
         except BaseException:
-            backend.shutdown(kill=True)  # type: ignore[attr-defined]
+            backend.shutdown(kill=True)
             raise
         return driver.run()

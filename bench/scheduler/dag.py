@@ -21,6 +21,7 @@ from bench.progress import Live, Progress, Quiet
 from bench.recording import eval_tags, record_eval, record_failure, record_train, train_tags
 from bench.runner import TrainResult
 from bench.scheduler import stopping
+from bench.scheduler.backend import Backend
 from bench.scheduler.board import JobBoard
 from bench.scheduler.resume import Decision, ResumeOptions, decide
 from bench.tracking import CHECKPOINT, Tracker
@@ -54,7 +55,7 @@ class Task:
 class Driver:
     """Runs one plan to completion on ``backend``; the only writer to ``tracker``."""
 
-    def __init__(self, plan: Plan, tracker: Tracker, backend: Any, retries: int, progress: Progress,
+    def __init__(self, plan: Plan, tracker: Tracker, backend: Backend, retries: int, progress: Progress,
                  resume: ResumeOptions | None = None) -> None:
         self.plan, self.tracker, self.backend = plan, tracker, backend
         self.retries, self.progress, self.resume = retries, progress, resume or ResumeOptions()
@@ -67,7 +68,7 @@ class Driver:
         self.board = JobBoard(f"{plan.suite.name}: jobs", {}, 1)  # replaced in `run`, once the plan is decided
         self.live: Live | Quiet = Quiet()
         # A backend that runs jobs in this thread leaves the display to a thread of its own.
-        self.inline = bool(getattr(backend, "inline", False))
+        self.inline = backend.inline
         self.started: dict[str, int] = {}  # job key -> submission time (ms), for its run's start time
         self.times = (0, 0)  # (start, end) ms of the job whose result is being recorded
 
@@ -163,8 +164,7 @@ class Driver:
     def _submit(self, task: Task) -> None:
         args = (task.job,) if isinstance(task.job, TrainJob) else (task.job, self.plan.suite, task.checkpoint)
         fn = worker.run_train if isinstance(task.job, TrainJob) else worker.run_eval
-        next_slot = getattr(self.backend, "next_slot", None)
-        self.board.start(task.job, next_slot() if next_slot else "")
+        self.board.start(task.job, self.backend.next_slot())
         self.started[task.job.key] = now_ms()  # the run's real start time in MLflow
         if self.inline:
             self.live.refresh()  # now: an inline backend's submit returns when the job is done

@@ -16,18 +16,27 @@ from bench import worker
 from bench.errors import BenchError
 
 
-def _ray_job(fn: Callable[..., Any], threads: int, *args: Any) -> Any:
-    import torch
-
+def _ray_job(fn: Callable[..., Any], threads: int, device: str, *args: Any) -> Any:
     worker.configure(threads)
-    device = "cuda:0" if torch.cuda.is_available() else "cpu"
-    return fn(*args, device)
+    return fn(*args, device)  # Ray sets CUDA_VISIBLE_DEVICES to the task's GPU: cuda:0 is it
+
+
+def ray_resources(device: str, cluster_gpus: float, jobs_per_gpu: int) -> tuple[float, str]:
+    """(GPUs each task requests, the device its job runs on) for ``--device``: ``cuda`` needs
+    GPUs in the cluster, ``auto`` uses them where the cluster has some, ``cpu`` never does."""
+    if device == "cuda" and cluster_gpus <= 0:
+        raise BenchError("--device cuda: the Ray cluster has no GPU. Use --device cpu or auto, or add GPU nodes.")
+    use_gpu = device == "cuda" or (device == "auto" and cluster_gpus > 0)
+    return (1.0 / jobs_per_gpu, "cuda:0") if use_gpu else (0.0, "cpu")
 
 
 class RayBackend:
-    """Submits jobs as Ray tasks; capacity is the cluster's CPUs (or GPUs) per job."""
+    """Submits jobs as Ray tasks (`bench.scheduler.backend.Backend`); capacity is the cluster's
+    GPUs x jobs per GPU, or its CPUs per job."""
 
-    def __init__(self, address: str | None, gpus_per_job: float, cpus_per_job: int) -> None:
+    inline = False
+
+    def __init__(self, address: str | None, device: str, jobs_per_gpu: int, cpus_per_job: int) -> None:
         try:
             import ray
         except ImportError as exc:
@@ -37,6 +46,7 @@ class RayBackend:
             ray.init(address=address, include_dashboard=False, log_to_driver=False,
                      configure_logging=False)
         resources = ray.cluster_resources()
+        gpus_per_job, self.device = ray_resources(device, resources.get("GPU", 0), jobs_per_gpu)
         self.threads = cpus_per_job
         if gpus_per_job > 0:
             self.capacity = max(1, int(resources.get("GPU", 0) / gpus_per_job))
@@ -44,9 +54,12 @@ class RayBackend:
             self.capacity = max(1, int(resources.get("CPU", 1) // cpus_per_job))
         self.task = ray.remote(num_cpus=cpus_per_job, num_gpus=gpus_per_job, max_retries=0)(_ray_job)
 
+    def next_slot(self) -> str:
+        return f"ray:{self.device}"
+
     def submit(self, fn: Callable[..., Any], *args: Any) -> tuple[Future, str]:
-        ref = self.task.remote(fn, self.threads, *args)
-        return ref.future(), "ray"
+        ref = self.task.remote(fn, self.threads, self.device, *args)
+        return ref.future(), self.next_slot()
 
     def shutdown(self, kill: bool = False) -> None:
         """Leave the cluster running (it may be shared); a local instance ends with the process."""
