@@ -27,16 +27,21 @@ def test_the_documented_example_runs(tmp_path: Path, glyphs) -> None:
     assert "predictions" in done.stdout and "PGD-10 at 8/255" in done.stdout
 
 
+def _suite(folder: Path, monkeypatch: pytest.MonkeyPatch, baselines: str) -> None:
+    """``t.yaml`` in ``folder``, the working directory, with a store of its own (./mlflow.db)."""
+    monkeypatch.chdir(folder)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (folder / "t.yaml").write_text("name: t\ndatasets: [{name: glyphs, way: 5, shot: 1, query: 2}]\n"
+                                   "train: {steps: 2, meta_batch: 1}\neval: {episodes: 2}\n"
+                                   f"baselines: [{baselines}]\nthreats: [clean]\n")
+
+
 def test_an_untrained_label_and_bench_eval_before_training_are_clear_errors(tmp_path: Path, glyphs,
                                                                            monkeypatch: pytest.MonkeyPatch,
                                                                            capsys: pytest.CaptureFixture) -> None:
     from bench.api import load_trained
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    (tmp_path / "t.yaml").write_text("name: t\ndatasets: [{name: glyphs, way: 5, shot: 1, query: 2}]\n"
-                                     "train: {steps: 2, meta_batch: 1}\neval: {episodes: 2}\n"
-                                     "baselines: [protonet, maml]\nthreats: [clean]\n")
+    _suite(tmp_path, monkeypatch, "protonet, maml")
     with pytest.raises(BenchError, match="no finished train run"):
         load_trained("t.yaml", "protonet")
     with pytest.raises(BenchError, match="no train job for baseline 'protonett'"):
@@ -53,11 +58,7 @@ def test_bench_eval_records_new_threats_without_training(tmp_path: Path, glyphs,
     from bench.api import load_trained
     from bench.tracking import Tracker
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    (tmp_path / "t.yaml").write_text("name: t\ndatasets: [{name: glyphs, way: 5, shot: 1, query: 2}]\n"
-                                     "train: {steps: 2, meta_batch: 1}\neval: {episodes: 2}\n"
-                                     "baselines: [maml]\nthreats: [clean]\n")
+    _suite(tmp_path, monkeypatch, "maml")
     assert main(["run", "t.yaml", "--device", "cpu", "--no-progress"]) == 0
     capsys.readouterr()
     assert main(["eval", "t.yaml", "--threat", "{name: fgsm, params: {eps: 4/255}}", "--device", "cpu",
