@@ -149,9 +149,8 @@ def _report_section(raw: Any) -> str | None:
     if raw is None:
         return None
     section = _mapping(raw, "report")
-    unknown = _unknown(section, REPORT_KEYS, "report")
-    if unknown:
-        raise unknown[0]
+    for error in _unknown(section, REPORT_KEYS, "report"):
+        raise error
     value = section.get("mce_reference")
     return None if value is None else _string(value, "report.mce_reference")
 
