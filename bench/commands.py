@@ -34,6 +34,16 @@ def _file(cls: type) -> str:
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
+def _suite_line(name: str) -> str:
+    """``name  description  (file)``: a shipped suite as `bench list suites` shows it."""
+    path = suite_path(name)
+    try:
+        description = load_suite(name).description.strip()
+    except BenchError as exc:  # a suite that does not validate is still listed, and says why
+        description = f"(invalid: {str(exc)[:80]})"
+    return f"{name:24} {description}\n{'':24} file: {path}"
+
+
 def listing(args: argparse.Namespace) -> int:
     if args.what == "baselines":
         rows = [f"{n:12} {c.paper}\n{'':12} file: {_file(c)}\n{'':12} params: {_params(c)}" for n, c in BASELINES]
@@ -46,7 +56,7 @@ def listing(args: argparse.Namespace) -> int:
     elif args.what == "backbones":
         rows = [f"{n:12} params: {_params(c)}" for n, c in BACKBONES]
     else:
-        rows = shipped_suites()
+        rows = [_suite_line(name) for name in shipped_suites()]
     print("\n".join(rows))
     return 0
 

@@ -121,6 +121,9 @@ def test_list_and_dry_run(workdir: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["list", "threats"]) == 0
     threats = capsys.readouterr().out
     assert "gaussian_noise" in threats and "eps=8/255" in threats and "0.0313" not in threats  # as suites write it
+    assert main(["list", "suites"]) == 0
+    suites = capsys.readouterr().out
+    assert "smoke" in suites and "Smoke test: ProtoNet and MAML" in suites and "smoke.yaml" in suites
     assert main(["run", str(_suite(workdir)), "--dry-run"]) == 0
     plan = capsys.readouterr().out
     assert plan.count("train ") == 2 and plan.count("[to run]") == 12
