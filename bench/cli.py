@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "benchmark suites.", epilog="example: bench run smoke && bench report smoke",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action=_Version, nargs=0, help="print the version (with the git commit) and exit")
+    parser.add_argument("--project", default=None, metavar="DIR",
+                        help="the folder suites/, baselines/ and reports/ come from (default: the nearest folder "
+                             "upwards holding suites/ or baselines/, else the installed checkout)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_command(commands)
     _add_eval_command(commands)
@@ -175,7 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": report_command.report, "data": commands.data,
         "new-baseline": commands.new_baseline, "docs": commands.docs, "eval": commands.evaluate,
     }
+    from bench.project import reset_project, set_project
+
     try:
+        set_project(args.project)
         return handlers[args.command](args)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -186,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(getattr(exc, "exit_code", 130))
     except BrokenPipeError:
         return _closed_pipe()
+    finally:
+        reset_project()  # a later command (or API call) of this process finds its own
 
 
 def _closed_pipe() -> int:

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.config import load_suite, shipped_suites, suite_path
+from bench.config import known_suites, load_suite, suite_path
 from bench.errors import BenchError
 from bench.params import defaults
 from bench.registry import BACKBONES, BASELINES, DATASETS, THREATS
@@ -56,7 +56,7 @@ def listing(args: argparse.Namespace) -> int:
     elif args.what == "backbones":
         rows = [f"{n:12} params: {_params(c)}" for n, c in BACKBONES]
     else:
-        rows = [_suite_line(name) for name in shipped_suites()]
+        rows = [_suite_line(name) for name in known_suites()]
     print("\n".join(rows))
     return 0
 

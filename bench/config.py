@@ -16,6 +16,7 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.overrides import apply_overrides
 from bench.params import ParamError
+from bench.project import REPO_ROOT, project_folder
 from bench.registry import DATASETS, close_match
 from bench.suite_checks import check_suite
 from bench.suite_parse import parse_suite
@@ -33,7 +34,6 @@ from bench.threats.base import target_dataset
 __all__ = ["REPO_ROOT", "BaselineVariant", "Component", "DataSetting", "EvalSettings", "Suite", "TrainSettings",
            "data_needed", "load_suite", "shipped_suites", "suite_path"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def suite_path(name_or_path: str) -> Path:
@@ -44,16 +44,29 @@ def suite_path(name_or_path: str) -> Path:
             raise BenchError(f"suite file {candidate} does not exist. Give a path to a .yaml file or one "
                              f"of the shipped names: {', '.join(shipped_suites())}.")
         return candidate
-    for folder in (Path.cwd() / "suites", REPO_ROOT / "suites"):
+    for folder in _suite_folders():
         if (folder / f"{name_or_path}.yaml").is_file():
             return folder / f"{name_or_path}.yaml"
-    names = shipped_suites()
+    names = known_suites()
     raise BenchError(f"no suite named {name_or_path!r}. Known suites: {', '.join(names)}."
                      f"{close_match(name_or_path, names)} A path to a .yaml file works too.")
 
 
+def _suite_folders() -> list[Path]:
+    """Where suite names are looked up: the project's ``suites/`` (`bench.project`), then the
+    shipped ones."""
+    own = project_folder("suites")
+    return list(dict.fromkeys(p.resolve() for p in (own, REPO_ROOT / "suites") if p is not None))
+
+
 def shipped_suites() -> list[str]:
+    """The shipped suites' names (the ones `bench report --all` reports)."""
     return sorted(p.stem for p in (REPO_ROOT / "suites").glob("*.yaml"))
+
+
+def known_suites() -> list[str]:
+    """Every suite name a command accepts: the project's and the shipped ones."""
+    return sorted({p.stem for folder in _suite_folders() for p in folder.glob("*.yaml")})
 
 
 def load_suite(name_or_path: str, overrides: tuple[str, ...] = ()) -> Suite:

@@ -2,9 +2,9 @@
 
 Suites refer to everything by name (never by import path: YAML that imports code is a
 security hole). Each registry answers an unknown name with the allowed names and the closest
-match. Baselines are discovered from the files in ``baselines/``, from the folders listed in
-``$BENCH_BASELINES_PATH`` and from the ``fewshot_bench.baselines`` entry-point group of
-installed packages.
+match. Baselines are discovered from the files in ``baselines/`` (the shipped ones and the project's,
+`bench.project`), from the folders listed in ``$BENCH_BASELINES_PATH`` and from the
+``fewshot_bench.baselines`` entry-point group of installed packages.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ import inspect
 import os
 import sys
 import traceback
+import types
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from bench.errors import BenchError
+from bench.project import project_folder
 
 T = TypeVar("T")
 
@@ -129,8 +131,11 @@ class BaselineRegistry(Registry[Any]):
             return
         self._loaded = True
         extra = [Path(p) for p in os.environ.get(PATH_VARIABLE, "").split(os.pathsep) if p]
+        own = project_folder("baselines")  # the project's own baselines/ (`bench.project`)
+        if own is not None and own.resolve() != BASELINES_DIR:
+            extra.insert(0, own)
         for index, folder in enumerate([BASELINES_DIR, *extra]):
-            package = "baselines" if index == 0 else f"bench_user_baselines_{index}"
+            package = "baselines" if index == 0 else _package(f"bench_user_baselines_{index}", folder)
             for path in sorted(folder.glob("*.py")):
                 if not path.name.startswith("_"):
                     self._import_file(path, f"{package}.{path.stem}")
@@ -156,6 +161,16 @@ class BaselineRegistry(Registry[Any]):
 
     def add_class(self, cls: Any) -> None:
         self.add(cls.name, cls)
+
+
+def _package(name: str, folder: Path) -> str:
+    """A package module ``name`` for a folder of baseline files: pickle (multi-worker runs)
+    imports a class's module by name, and ``name.file`` needs its package in ``sys.modules``."""
+    if name not in sys.modules:
+        package = types.ModuleType(name, f"baseline files of {folder}")
+        package.__path__ = [str(folder)]
+        sys.modules[name] = package
+    return name
 
 
 def import_problem(exc: BaseException, path: Path) -> str:

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.project import project_folder
 from bench.registry import BASELINES, BASELINES_DIR
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "baseline.py.tmpl"
@@ -21,7 +22,8 @@ def new_baseline(name: str, folder: Path | None = None) -> Path:
     if not NAME.match(name):
         raise BenchError(f"{name!r} is not a valid baseline name: use lower-case letters, digits and '_', "
                          f"starting with a letter (it becomes a Python module name).")
-    folder = folder or BASELINES_DIR
+    folder = folder or project_folder("baselines") or BASELINES_DIR  # the project's (`bench.project`)
+    folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}.py"
     if name in BASELINES:
         raise BenchError(f"a baseline named {name!r} already exists in {BASELINES.origin(name)}; choose "

@@ -71,6 +71,13 @@ def gather(tracker: Any) -> list[Any]:
     return extra + tracker.records(runs)
 
 
+def out_folder(args: argparse.Namespace) -> Path:
+    """``--out``, or by default the project's ``reports/`` (`bench.project`), else ./reports."""
+    from bench.project import project_folder
+
+    return (project_folder("reports") or Path(args.out)) if args.out == "reports" else Path(args.out)
+
+
 def _one(name: str, args: argparse.Namespace, filters: Filters, options: Options) -> Any:
     """Report one suite; returns its `Report`, or None when the store has no runs of it."""
     from bench.report.cells import planned_jobs
@@ -91,7 +98,7 @@ def _one(name: str, args: argparse.Namespace, filters: Filters, options: Options
     formats = (args.format,)
     report = build_report(suite, records, command_line(args), tracker.uri, filters, options,
                           plots=args.format in ("html", "all"), selection=selection)
-    for path in write_report(report, Path(args.out) / suite.name, formats):
+    for path in write_report(report, out_folder(args) / suite.name, formats):
         print(f"wrote {path}")
     return report
 
@@ -113,7 +120,7 @@ def report(args: argparse.Namespace) -> int:
         raise BenchError(f"no evaluation runs of suite {args.suite!r} in {resolve_uri(args.tracking_uri)}. Run "
                          f"`bench run {args.suite}` first (with the same --tracking-uri).")
     if args.format in ("md", "all"):
-        print((Path(args.out) / made.suite.name / FILES["md"]).read_text(encoding="utf-8"))
+        print((out_folder(args) / made.suite.name / FILES["md"]).read_text(encoding="utf-8"))
     return 0
 
 
@@ -130,7 +137,7 @@ def _report_all(args: argparse.Namespace, filters: Filters, options: Options) ->
             _one(stem, args, filters, options)
         except NoMatchingJobs:
             notes[name] = "no job matches the filters"
-    out = Path(args.out)
+    out = out_folder(args)
     out.mkdir(parents=True, exist_ok=True)
     reports = written_reports(out, names)
     index = out / "README.md"

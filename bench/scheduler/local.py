@@ -19,6 +19,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from bench.registry import BASELINES
 from bench.scheduler.slots import Slot
 from bench.worker import configure, preload
 
@@ -34,6 +35,14 @@ def start_method(slot: Slot) -> str:
     """
     cpu_only = slot.device == "cpu" and slot.threads == 1
     return "fork" if cpu_only and "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def start_worker(threads: int, env: dict[str, str]) -> None:
+    """A worker process's set-up (`bench.worker.configure`), then the baseline registry loaded,
+    so that the Config classes of user and project baselines (modules that exist only once the
+    registry imports their files) can be unpickled with the first job."""
+    configure(threads, env, watch_parent=True)
+    BASELINES.names()
 
 
 class InlineExecutor(Executor):
@@ -73,7 +82,7 @@ class LocalBackend:
             slot = self.slots[index]
             self.executors[index] = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context(start_method(slot)),
-                initializer=configure, initargs=(slot.threads, slot.env, True))
+                initializer=start_worker, initargs=(slot.threads, slot.env))
             # Started now, not at the first job; a failed preload resurfaces in that job.
             self.executors[index].submit(preload, self.datasets, slot.device)
         return self.executors[index]

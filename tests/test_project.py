@@ -1,0 +1,65 @@
+"""One project root: a researcher's folder with suites/ and baselines/ works from any of its
+subfolders and with --project from anywhere; new baselines and reports land in it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+SUITE = """name: mine
+datasets: [{name: glyphs, way: 5, shot: 1, query: 2}]
+train: {steps: 2, meta_batch: 1}
+eval: {episodes: 2}
+baselines: [mynet]
+threats: [clean]
+"""
+
+
+def _bench(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """``bench`` in a fresh process (the registry loads baseline files once per process)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "BENCH_BASELINES_PATH")}
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture()
+def project(tmp_path: Path, glyphs) -> Path:
+    root = tmp_path / "research"
+    (root / "suites").mkdir(parents=True)
+    (root / "notes" / "deep").mkdir(parents=True)
+    (root / "suites" / "mine.yaml").write_text(SUITE)
+    done = _bench(root / "notes", "new-baseline", "mynet")
+    assert done.returncode == 0 and (root / "baselines" / "mynet.py").is_file(), done.stderr
+    return root
+
+
+def test_a_project_works_from_its_subfolders_and_with_project_from_anywhere(project: Path, tmp_path: Path) -> None:
+    inside = _bench(project / "notes" / "deep", "validate", "mine")
+    assert inside.returncode == 0 and "suites/mine.yaml" in inside.stdout, inside.stderr
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    lost = _bench(outside, "validate", "mine")
+    assert lost.returncode == 2 and "no suite named 'mine'" in lost.stderr
+    found = _bench(outside, "--project", str(project), "validate", "mine")
+    assert found.returncode == 0, found.stderr
+    listing = _bench(outside, "--project", str(project), "list", "baselines")
+    assert "baselines/mynet.py" in listing.stdout
+    bad = _bench(outside, "--project", str(outside), "validate", "mine")
+    assert bad.returncode == 2 and "holds neither suites/ nor baselines/" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_reports_of_a_project_land_in_its_reports_folder(project: Path) -> None:
+    sub = project / "notes"
+    assert _bench(sub, "run", "mine", "--device", "cpu", "--no-progress",
+                  "--tracking-uri", f"sqlite:///{project / 'mlflow.db'}").returncode == 0
+    done = _bench(sub, "report", "mine", "--tracking-uri", f"sqlite:///{project / 'mlflow.db'}")
+    assert done.returncode == 0, done.stderr
+    assert (project / "reports" / "mine" / "leaderboard.md").is_file()
+    assert not (sub / "reports").exists()
