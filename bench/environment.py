@@ -11,7 +11,6 @@ from pathlib import Path
 import torch
 
 import bench
-from bench.errors import BenchError
 
 CODE_PATHS = ("bench", "baselines", "suites", "pyproject.toml")
 PACKAGES = ("torch", "torchvision", "torchattacks", "mlflow", "numpy", "scipy")
@@ -48,22 +47,3 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
     return f"cpu:{platform.processor() or platform.machine()}"
-
-
-def run_tags(device: torch.device) -> dict[str, str]:
-    return {"code_version": code_version(), "packages": package_versions(), "device": device_name(device)}
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; ``cpu``, ``cuda``, ``cuda:N`` are checked."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise BenchError(f"--device {name!r} is not a device. Use auto, cpu, cuda or cuda:N.") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BenchError(f"--device {name} asks for CUDA but no GPU is visible; use --device cpu or auto.")
-    if device.type not in ("cpu", "cuda"):
-        raise BenchError(f"--device {name!r} is not supported. Use auto, cpu, cuda or cuda:N.")
-    return device
