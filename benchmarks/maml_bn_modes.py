@@ -40,7 +40,7 @@ from bench.baseline import TaskModel
 from bench.evaluate import evaluate_threat, threat_seeds
 from bench.plan import component_identity, make_plan, stable_key
 from bench.registry import THREATS
-from bench.report.index import rewrite_readme
+from bench.report.index import rewrite_block
 from bench.report.tables import markdown_table
 from bench.runner import episode_set
 from bench.stats import mean_ci
@@ -141,7 +141,7 @@ def main() -> None:
     if args.write_docs and same:
         block = "\n".join([BEGIN, "", text, "", f"Made by `python -m benchmarks.maml_bn_modes` from the store of "
                            f"{SUITE} (the transductive row equals the committed report's cells).", END])
-        print(f"wrote {DOCS}" if rewrite_readme(DOCS, block, BEGIN, END) else f"no markers in {DOCS}")
+        print(f"wrote {DOCS}" if rewrite_block(DOCS, block, BEGIN, END) else f"no markers in {DOCS}")
 
 
 if __name__ == "__main__":

@@ -187,3 +187,14 @@ class LineReader:
             self.seen.append(line)
             if text in line:
                 return line
+
+
+def bench_in_fresh_process(cwd, *args, env=None):
+    """``python -m bench ARGS`` in its own process (the baseline registry loads files once per
+    process) with ``env`` as its environment (default: ours); stdout and stderr captured."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, env=env if env is not None else os.environ,
+                          capture_output=True, text=True, timeout=600)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import VALID_SUITE
+from tests.helpers import VALID_SUITE, bench_in_fresh_process
 
 BROKEN = {
     "syntax.py": ("from bench.baseline import Baseline\n\n\nclass Typo(Baseline):\n    def adapt(self:\n",
@@ -21,9 +20,7 @@ BROKEN = {
 
 def _bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     """``bench`` in a fresh process (the registry loads baseline files once per process)."""
-    env = {**os.environ, "BENCH_BASELINES_PATH": str(tmp_path / "user")}
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return bench_in_fresh_process(tmp_path, *args, env={**os.environ, "BENCH_BASELINES_PATH": str(tmp_path / "user")})
 
 
 @pytest.fixture()

@@ -64,12 +64,12 @@ def test_the_attack_strength_table_gives_each_attack_against_pgd() -> None:
 
 
 def test_the_figures_block_is_rewritten_in_place(tmp_path: Path) -> None:
-    from bench.report.index import rewrite_readme
+    from bench.report.index import rewrite_block
 
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{BEGIN}\nold 93.3\n{END}\noutro\n", encoding="utf-8")
-    assert rewrite_readme(readme, f"{BEGIN}\nnew\n{END}")
+    assert rewrite_block(readme, f"{BEGIN}\nnew\n{END}")
     assert readme.read_text(encoding="utf-8") == f"intro\n{BEGIN}\nnew\n{END}\noutro\n"
     plain = tmp_path / "plain.md"
     plain.write_text("no markers\n", encoding="utf-8")
-    assert not rewrite_readme(plain, "x") and plain.read_text(encoding="utf-8") == "no markers\n"
+    assert not rewrite_block(plain, "x") and plain.read_text(encoding="utf-8") == "no markers\n"

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import bench_in_fresh_process
 
 pytestmark = pytest.mark.integration
 
@@ -24,8 +25,7 @@ threats: [clean]
 def _bench(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     """``bench`` in a fresh process (the registry loads baseline files once per process)."""
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "BENCH_BASELINES_PATH")}
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600)
+    return bench_in_fresh_process(cwd, *args, env=env)
 
 
 @pytest.fixture()

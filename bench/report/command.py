@@ -128,7 +128,7 @@ def _report_all(args: argparse.Namespace, filters: Filters, options: Options) ->
     """Every shipped suite with records; then the index and the README's figures, from the reports."""
     from bench.config import REPO_ROOT
     from bench.report.docs_blocks import rewrite_docs
-    from bench.report.index import figures_block, render_index, rewrite_readme, written_reports
+    from bench.report.index import figures_block, render_index, rewrite_block, written_reports
 
     suites = {load_suite(stem).name: stem for stem in shipped_suites()}
     names, notes = list(suites), {}
@@ -144,7 +144,7 @@ def _report_all(args: argparse.Namespace, filters: Filters, options: Options) ->
     index.with_name("README.md.tmp").write_text(render_index(names, reports, notes), encoding="utf-8")
     index.with_name("README.md.tmp").replace(index)
     print(f"wrote {index}; no report: {', '.join(n for n in names if n not in reports) or 'none'}")
-    if out.resolve() == (REPO_ROOT / "reports").resolve() and rewrite_readme(REPO_ROOT / "README.md",
+    if out.resolve() == (REPO_ROOT / "reports").resolve() and rewrite_block(REPO_ROOT / "README.md",
                                                                            figures_block(reports)):
         print(f"wrote the figures of {REPO_ROOT / 'README.md'}")
         for page in rewrite_docs(REPO_ROOT, reports):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.report.index import WrittenReport, rewrite_readme
+from bench.report.index import WrittenReport, rewrite_block
 from bench.report.tables import markdown_table
 
 
@@ -69,7 +69,7 @@ def rewrite_docs(root: Path, reports: dict[str, WrittenReport]) -> list[Path]:
     """Rewrite each docs block whose report is present; the pages written."""
     written = []
     for block in (ATTACK_STRENGTH,):
-        if block.suite in reports and rewrite_readme(root / block.page, render_block(block, reports[block.suite]),
+        if block.suite in reports and rewrite_block(root / block.page, render_block(block, reports[block.suite]),
                                                      block.begin, block.end):
             written.append(root / block.page)
     return written

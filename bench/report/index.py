@@ -108,16 +108,16 @@ def figures_block(reports: dict[str, WrittenReport]) -> str:
     return "\n".join([*lines, END])
 
 
-def rewrite_readme(readme: Path, block: str, begin: str = BEGIN, end: str = END) -> bool:
-    """Replace the block of ``readme`` between the markers ``begin`` and ``end`` (included) by
-    ``block``; False (untouched) when it has no markers."""
-    if not readme.is_file():
+def rewrite_block(page: Path, block: str, begin: str = BEGIN, end: str = END) -> bool:
+    """Replace the block of ``page`` (the README or a docs page) between the markers ``begin``
+    and ``end`` (included) by ``block``; False (untouched) when it has no markers."""
+    if not page.is_file():
         return False
-    text = readme.read_text(encoding="utf-8")
+    text = page.read_text(encoding="utf-8")
     pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(text):
         return False
-    temporary = readme.with_name(readme.name + ".tmp")
+    temporary = page.with_name(page.name + ".tmp")
     temporary.write_text(pattern.sub(lambda _: block, text, count=1), encoding="utf-8")
-    temporary.replace(readme)
+    temporary.replace(page)
     return True
