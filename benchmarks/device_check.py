@@ -7,8 +7,7 @@ Stages (each in its own process, with its own time limit, so one hang cannot eat
 2. ``pytest -m gpu``: a tiny suite on CUDA with two workers sharing the GPU, and two runs giving
    identical per-episode accuracies (`tests/test_gpu.py`);
 3. ``benchmarks/bench_maml.py``: MAML meta-step, loop vs `torch.func.vmap` on CUDA;
-4. ``benchmarks/bench_attacks.py``: PGD over blocks of episodes vs episode by episode;
-5. ``benchmarks/bench_corruptions.py``: corruptions batched on the device vs per image.
+4. ``benchmarks/bench_corruptions.py``: corruptions batched on the device vs per image.
 
 On a machine without CUDA every stage that needs it is skipped and says so, and the check
 still exits 0 (it runs in CI that way). Budget: under 8 minutes on one GPU.
@@ -28,8 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGES = [  # name, command, time limit (s), needs CUDA
     ("gpu tests", [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "tests/test_gpu.py"], 180, True),
     ("maml vmap vs loop", [sys.executable, "benchmarks/bench_maml.py", "--rounds", "3", "--no-memory"], 120, True),
-    ("pgd blocks vs per episode", [sys.executable, "-m", "benchmarks.bench_attacks", "--episodes", "60",
-                                   "--train-steps", "20"], 120, True),
     ("corruptions batched vs per image", [sys.executable, "benchmarks/bench_corruptions.py", "--images", "200",
                                           "--repeats", "2"], 90, True),
 ]

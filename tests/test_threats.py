@@ -1,4 +1,4 @@
-"""The threat catalogue: query attacks, block evaluation, support threats (sanity checks: test_sanity.py).
+"""The threat catalogue: query attacks, support threats (sanity checks: test_sanity.py).
 
 Models are tiny (Conv4 with 8 filters on the 28 px synthetic episodes of the conformance
 battery) so that every attack runs on a 2-core CPU in seconds.
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from bench.baseline import Baseline
 from bench.data.episodes import Episode
 from bench.registry import THREATS
-from bench.threats import blockwise
+from bench.seeding import torch_rng
 from bench.threats.support import balanced_choice, inject_outliers, poison_support, swap_count, swap_labels
 from tests.helpers import make_episode, tiny
 
@@ -95,6 +95,25 @@ def test_same_seed_same_adversarial_examples(name: str, protonet: Baseline) -> N
         assert not torch.equal(first, threat.perturb(model, e.query_x, e.query_y, 5, seed=12))
 
 
+@pytest.mark.parametrize("name", ["pgd_l2", "mifgsm"])
+def test_the_ports_are_torchattacks_step_for_step(name: str, protonet: Baseline) -> None:
+    """Where torchattacks does not divide by zero, its attack and our port give the same bits."""
+    import torchattacks
+
+    from bench.threats.attacks.query import InputOnly
+    e = make_episode(8, shot=1, query=3)
+    model = InputOnly(protonet.adapt(e.support_x, e.support_y))
+    threat = attack(name, eps=0.5 if name == "pgd_l2" else 0.1)
+    reference = {"pgd_l2": torchattacks.PGDL2, "mifgsm": torchattacks.MIFGSM}[name](
+        model, **dataclasses.asdict(threat.config))
+    ours = threat.build(model, 5, 0)
+    outputs = []
+    for made in (reference, ours):
+        with torch_rng(4, CPU):  # both draw the random start from the global RNG
+            outputs.append(made(e.query_x, e.query_y))
+    assert torch.equal(*outputs) and not torch.equal(outputs[0], e.query_x)
+
+
 def test_attacks_reduce_accuracy_of_a_trained_model(protonet: Baseline, episodes: list[Episode]) -> None:
     clean = accuracy([THREATS.get("clean")(None).evaluate(protonet.adapt, e, 0) for e in episodes])
     pgd = accuracy([attack("pgd", eps=0.2, alpha=0.05).evaluate(protonet.adapt, e, 0) for e in episodes])
@@ -110,47 +129,6 @@ def test_autoattack_uses_the_episode_way(protonet: Baseline) -> None:
     assert "APGDT" not in {type(a).__name__ for a in threat.build(model, 3, 0).attacks}
     correct = threat.evaluate(protonet.adapt, e, 3)
     assert correct.shape == (15,) and correct.dtype == torch.bool
-
-
-@pytest.mark.parametrize("name", ["fgsm", "pgd", "pgd_l2", "mifgsm", "square"])
-def test_block_equals_episode_by_episode_protonet(name: str, protonet: Baseline, episodes: list[Episode]) -> None:
-    threat, seeds = attack(name, eps=0.1), [5, 6, 7]
-    alone = [threat.evaluate(protonet.adapt, e, s) for e, s in zip(episodes, seeds, strict=True)]
-    block = threat.evaluate_block(protonet.adapt, episodes, seeds)
-    assert all(torch.equal(a, b) for a, b in zip(alone, block, strict=True))
-
-
-def test_block_attack_is_bitwise_the_one_episode_attack(protonet: Baseline, episodes: list[Episode]) -> None:
-    threat, seeds = attack("pgd", eps=0.1), [5, 6, 7]
-    models = [protonet.adapt(e.support_x, e.support_y) for e in episodes]
-    block = blockwise.stack(models, [e.query_x for e in episodes])
-    x, y = torch.cat([e.query_x for e in episodes]), torch.cat([e.query_y for e in episodes])
-    joint = threat.block_perturb(block, x, y, [15, 15, 15], seeds)
-    alone = torch.cat([threat.perturb(m, e.query_x, e.query_y, 5, s)
-                       for m, e, s in zip(models, episodes, seeds, strict=True)])
-    assert torch.equal(joint, alone)
-
-
-def test_protonet_blocks_run_as_one_vmapped_call(protonet: Baseline, episodes: list[Episode]) -> None:
-    models = [protonet.adapt(e.support_x, e.support_y) for e in episodes]
-    queries = [e.query_x for e in episodes]
-    assert isinstance(blockwise.stack(models, queries, exact=False), blockwise.Vmapped)  # one backbone pass
-    maml = tiny("maml")
-    models = [maml.adapt(e.support_x, e.support_y) for e in episodes]
-    assert isinstance(blockwise.stack(models, queries, exact=False), blockwise.Routed)  # weights in a dict
-    threat, seeds = attack("pgd", eps=0.1), [5, 6, 7]
-    alone = [threat.evaluate(protonet.adapt, e, s) for e, s in zip(episodes, seeds, strict=True)]
-    joint = threat.evaluate_block(protonet.adapt, episodes, seeds, exact=False)
-    assert all(torch.equal(a, b) for a, b in zip(alone, joint, strict=True))
-
-
-def test_block_equals_episode_by_episode_maml(episodes: list[Episode]) -> None:
-    maml = tiny("maml")
-    maml.train_step(episodes[:2])
-    threat, seeds = attack("pgd", eps=0.1), [1, 2, 3]
-    alone = [threat.evaluate(maml.adapt, e, s) for e, s in zip(episodes, seeds, strict=True)]
-    block = threat.evaluate_block(maml.adapt, episodes, seeds)
-    assert all(torch.equal(a, b) for a, b in zip(alone, block, strict=True))
 
 
 @pytest.mark.parametrize("name", ["support_pgd", "support_query_pgd"])

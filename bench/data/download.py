@@ -14,7 +14,6 @@ arrays: an ordinary ``pickle.load`` would run whatever code a tampered file name
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import shutil
 import stat
@@ -231,11 +230,6 @@ def _extract_tar(archive: Path, staging: Path) -> None:
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise DataError(f"{archive} is a damaged tar archive ({exc}); delete it and download it "
                         f"again.") from exc
-
-
-def find_first(candidates: list[Path]) -> Path | None:
-    """The first existing path of ``candidates`` (raw folders can take several layouts)."""
-    return next((p for p in candidates if os.path.exists(p)), None)
 
 
 class _DataUnpickler(pickle.Unpickler):

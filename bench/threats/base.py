@@ -73,8 +73,6 @@ class Threat(ABC):
             whose Config has a ``norm`` field takes it from there (`threat_model`).
         needs_color: True for a colour-only corruption (saturate): a no-op on grey images, so
             validation refuses it on one-channel data sets.
-        attacks_blocks: True where the class implements `evaluate_block` as one vectorised
-            attack over a block of episodes (the signed-gradient family).
     """
 
     name: ClassVar[str]
@@ -86,7 +84,6 @@ class Threat(ABC):
     gradient_free: ClassVar[bool] = False
     norm: ClassVar[str | None] = None
     needs_color: ClassVar[bool] = False
-    attacks_blocks: ClassVar[bool] = False
 
     def __init__(self, config: Any) -> None:
         self.config = config

@@ -1,19 +1,18 @@
-"""The signed-gradient attack family (FGSM, PGD L-inf and L2, MI-FGSM): one episode through
-torchattacks (or a step-for-step port where torchattacks divides by zero), blocks of episodes
-through `bench.threats.blockwise`.
+"""The signed-gradient attack family (FGSM, PGD L-inf and L2, MI-FGSM), one episode at a time:
+torchattacks, or a step-for-step port of it where torchattacks divides by zero.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 import torchattacks
-from torch import nn
 
 from bench.fields import count, pixels
 from bench.registry import THREATS
-from bench.threats import blockwise
 from bench.threats.attacks.query import QueryAttack
 
 
@@ -31,15 +30,10 @@ class FGSM(QueryAttack):
 
     name = "fgsm"
     title = "FGSM"
-    attacks_blocks = True
     norm = "Linf"
     source = "Goodfellow et al. 2015, Explaining and Harnessing Adversarial Examples"
     Config = FGSMConfig
     attack_class = torchattacks.FGSM
-
-    def block_perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, sizes: list[int],
-                      seeds: list[int]) -> torch.Tensor:
-        return blockwise.fgsm(model, x, y, sizes, self.config.eps)
 
 
 @dataclass(frozen=True)
@@ -62,16 +56,10 @@ class PGD(QueryAttack):
 
     name = "pgd"
     title = "PGD"
-    attacks_blocks = True
     norm = "Linf"
     source = "Madry et al. 2018, Towards Deep Learning Models Resistant to Adversarial Attacks"
     Config = PGDConfig
     attack_class = torchattacks.PGD
-
-    def block_perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, sizes: list[int],
-                      seeds: list[int]) -> torch.Tensor:
-        c = self.config
-        return blockwise.pgd(model, x, y, sizes, seeds, c.eps, c.alpha, c.steps, c.random_start)
 
 
 @dataclass(frozen=True)
@@ -93,8 +81,7 @@ class _PGDL2(torchattacks.PGDL2):
     (a zero gradient at eps = 0 gave NaN images)."""
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return blockwise.pgd_l2(self.get_logits, images, labels, [len(images)], None, self.eps,
-                                self.alpha, self.steps, self.random_start)
+        return pgd_l2(self.get_logits, images, labels, self.eps, self.alpha, self.steps, self.random_start)
 
 
 @THREATS.register("pgd_l2")
@@ -103,16 +90,11 @@ class PGDL2(QueryAttack):
 
     name = "pgd_l2"
     title = "PGD-L2"
-    attacks_blocks = True
     norm = "L2"
     source = "Madry et al. 2018, Towards Deep Learning Models Resistant to Adversarial Attacks (L2)"
     Config = PGDL2Config
     attack_class = _PGDL2
 
-    def block_perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, sizes: list[int],
-                      seeds: list[int]) -> torch.Tensor:
-        c = self.config
-        return blockwise.pgd_l2(model, x, y, sizes, seeds, c.eps, c.alpha, c.steps, c.random_start)
 
 
 @dataclass(frozen=True)
@@ -132,8 +114,7 @@ class _MIFGSM(torchattacks.MIFGSM):
     softmax) is not divided by its zero L1 norm (NaN images)."""
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return blockwise.mifgsm(self.get_logits, images, labels, [len(images)], self.eps, self.alpha,
-                                self.steps, self.decay)
+        return mifgsm(self.get_logits, images, labels, self.eps, self.alpha, self.steps, self.decay)
 
 
 @THREATS.register("mifgsm")
@@ -142,13 +123,55 @@ class MIFGSM(QueryAttack):
 
     name = "mifgsm"
     title = "MI-FGSM"
-    attacks_blocks = True
     norm = "Linf"
     source = "Dong et al. 2018, Boosting Adversarial Attacks with Momentum"
     Config = MIFGSMConfig
     attack_class = _MIFGSM
 
-    def block_perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, sizes: list[int],
-                      seeds: list[int]) -> torch.Tensor:
-        c = self.config
-        return blockwise.mifgsm(model, x, y, sizes, c.eps, c.alpha, c.steps, c.decay)
+
+def _input_grad(logits_of: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                y: torch.Tensor) -> torch.Tensor:
+    """d/dx of the mean cross-entropy of ``logits_of(x)``: ``(N, C, H, W)``, as torchattacks."""
+    x = x.detach().requires_grad_()
+    return torch.autograd.grad(F.cross_entropy(logits_of(x), y), x)[0]
+
+
+def _l2_norms(t: torch.Tensor) -> torch.Tensor:
+    return torch.norm(t.view(t.shape[0], -1), p=2, dim=1)
+
+
+def pgd_l2(logits_of: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+           eps: float, alpha: float, steps: int, start: bool) -> torch.Tensor:
+    """torchattacks.PGDL2 on ``x`` ``(N, C, H, W)``; the projection factor is 1 inside the ball
+    (torchattacks divides 0 by 0 there at eps = 0). The random start draws from the current
+    RNG (the caller's `bench.seeding.torch_rng`): a Gaussian direction at a uniform radius."""
+    adv = x.clone()
+    if start:
+        delta = torch.empty_like(x).normal_()
+        radius = torch.zeros(x.size(0), 1, 1, 1, device=x.device).uniform_(0, 1)
+        delta *= radius / _l2_norms(delta).view(-1, 1, 1, 1) * eps
+        adv = torch.clamp(adv + delta, min=0, max=1)
+    for _ in range(steps):
+        grad = _input_grad(logits_of, adv, y)
+        adv = adv + alpha * grad / (_l2_norms(grad) + 1e-10).view(-1, 1, 1, 1)
+        delta = adv - x
+        norms = _l2_norms(delta)
+        factor = torch.where(norms > eps, eps / norms, torch.ones_like(norms))
+        adv = torch.clamp(x + delta * factor.view(-1, 1, 1, 1), min=0, max=1)
+    return adv
+
+
+def mifgsm(logits_of: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+           eps: float, alpha: float, steps: int, decay: float) -> torch.Tensor:
+    """torchattacks.MIFGSM on ``x`` ``(N, C, H, W)``; an all-zero gradient stays zero (torchattacks
+    divides it by its zero L1 norm)."""
+    momentum = torch.zeros_like(x)
+    adv = x.clone()
+    for _ in range(steps):
+        grad = _input_grad(logits_of, adv, y)
+        l1 = torch.mean(torch.abs(grad), dim=(1, 2, 3), keepdim=True)
+        grad = grad / torch.where(l1 > 0, l1, torch.ones_like(l1)) + momentum * decay
+        momentum = grad
+        adv = adv + alpha * grad.sign()
+        adv = torch.clamp(x + torch.clamp(adv - x, min=-eps, max=eps), min=0, max=1)
+    return adv

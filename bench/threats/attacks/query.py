@@ -9,7 +9,6 @@ with the per-episode seed. The AQ protocol is the ``pgd`` default, in one line o
 
     {name: pgd, params: {eps: 8/255, alpha: 2/255, steps: 20}}
 
-`QueryAttack.evaluate_block` attacks a block of episodes at once (see `bench.threats.blockwise`).
 The attacks themselves live in `gradient` (the signed-gradient family) and `search` (minimal-norm,
 parameter-free and gradient-free attacks).
 """
@@ -29,7 +28,6 @@ from torch.func import functional_call
 from bench.data.episodes import Episode
 from bench.registry import THREATS
 from bench.seeding import torch_rng
-from bench.threats import blockwise
 from bench.threats.base import AdaptFn, Threat, ThreatKind, predict
 
 Norm = Literal["Linf", "L2"]
@@ -67,9 +65,7 @@ class QueryAttack(Threat):
     """Perturb the queries of an episode with the torchattacks attack made by `build`.
 
     Subclasses set ``attack_class`` (called with the ``Config`` fields as keyword arguments)
-    or override `build`. Those declaring ``attacks_blocks`` (the signed-gradient family)
-    implement `block_perturb` and attack blocks of episodes in one vectorised run
-    (`evaluate_block`).
+    or override `build`.
     """
 
     kind = ThreatKind.ATTACK
@@ -105,42 +101,6 @@ class QueryAttack(Threat):
         model = adapt(episode.support_x, episode.support_y)
         adversarial = self.perturb(model, episode.query_x, episode.query_y, episode.way, seed)
         return predict(model, adversarial) == episode.query_y
-
-    def evaluate_block(self, adapt: AdaptFn, episodes: list[Episode], seeds: list[int],
-                       exact: bool = True) -> list[torch.Tensor]:
-        """`evaluate` of each episode (identical results), with one attack over the whole block.
-
-        Each episode is adapted on its own; `blockwise.stack` joins the task models into one
-        module over the concatenated queries (each slice answered by its own task model), and
-        ``block_perturb`` attacks all of them at once with per-episode random starts and
-        per-episode mean losses. Attacks without ``block_perturb`` (CW, APGD, Square,
-        AutoAttack: their restarts, early stops and seeding couple the points of a batch) run
-        episode by episode.
-
-        Args:
-            exact: bitwise-equal results (see `blockwise.stack`); ``False`` lets a GPU batch the
-                backbone over the block, equal up to float rounding of the batched kernels.
-
-        Returns:
-            One bool tensor ``(way * query,)`` per episode.
-        """
-        models = [adapt(e.support_x, e.support_y) for e in episodes]
-        if not self.attacks_blocks:
-            return [predict(m, self.perturb(m, e.query_x, e.query_y, e.way, s)) == e.query_y
-                    for m, e, s in zip(models, episodes, seeds, strict=True)]
-        block = blockwise.stack(models, [e.query_x for e in episodes], exact)
-        x = torch.cat([e.query_x for e in episodes])
-        y = torch.cat([e.query_y for e in episodes])
-        sizes = [e.query_x.shape[0] for e in episodes]
-        with modes_kept(block):
-            adversarial = self.block_perturb(block, x, y, sizes, seeds)
-        return list((predict(block, adversarial) == y).split(sizes))
-
-    def block_perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, sizes: list[int],
-                      seeds: list[int]) -> torch.Tensor:
-        """Adversarial queries ``(sum(sizes), C, H, W)`` for a block of episodes stacked by
-        `blockwise.stack`; only classes declaring ``attacks_blocks`` implement it."""
-        raise NotImplementedError(f"{self.name} attacks episode by episode (attacks_blocks is False)")
 
 
 def training_attack(name: str, eps: float, alpha: float, steps: int) -> QueryAttack:
