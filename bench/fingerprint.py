@@ -34,7 +34,8 @@ PACKAGES = ("bench", "baselines")
 BOOKKEEPING = ("bench.cli", "bench.commands", "bench.config", "bench.params", "bench.registry",
                "bench.tracking", "bench.recording", "bench.report", "bench.scheduler", "bench.progress",
                "bench.errors", "bench.environment", "bench.scaffold", "bench.fingerprint", "bench.fields",
-               "bench.labels", "bench.suite_types", "bench.suite_parse", "bench.suite_checks", "bench.suite_yaml")
+               "bench.labels", "bench.suite_types", "bench.suite_parse", "bench.suite_checks", "bench.suite_yaml",
+               "bench.step_progress")
 ENTRY = "bench.worker"
 
 

@@ -13,6 +13,7 @@ import functools
 import io
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -92,8 +93,10 @@ def adversarial_queries(baseline: Baseline, episodes: list[Episode], job: TrainJ
     return out
 
 
-def train(baseline: Baseline, job: TrainJob, dataset: ImageDataset) -> list[dict[str, float]]:
-    """Meta-train for ``job.variant.train.steps`` updates; returns the per-step scalars."""
+def train(baseline: Baseline, job: TrainJob, dataset: ImageDataset,
+          on_step: Callable[[int, int], None] | None = None) -> list[dict[str, float]]:
+    """Meta-train for ``job.variant.train.steps`` updates; returns the per-step scalars.
+    ``on_step(done, total)`` follows each update (the progress display; never the numbers)."""
     budget = job.variant.train
     sampler = EpisodeSampler(dataset, "train", budget.way or job.data.way, job.data.shot, job.data.query)
     episode_stream = generator(job.seed_for("train-episodes"))
@@ -106,15 +109,17 @@ def train(baseline: Baseline, job: TrainJob, dataset: ImageDataset) -> list[dict
         if any(v != v or abs(v) == float("inf") for v in scalars.values()):
             raise TrainingDiverged(f"step {step}: {scalars}; lower the learning rate")
         curve.append(scalars)
+        if on_step is not None:
+            on_step(step + 1, budget.steps)
     return curve
 
 
-def execute_train(job: TrainJob, device: str) -> TrainResult:
+def execute_train(job: TrainJob, device: str, on_step: Callable[[int, int], None] | None = None) -> TrainResult:
     """Train one job from scratch and return its checkpoint and training curve."""
     dataset = load_dataset(job.data.name, job.data.image_size, device)
     start = time.perf_counter()
     baseline = build_baseline(job, dataset, torch.device(device))
-    curve = train(baseline, job, dataset)
+    curve = train(baseline, job, dataset, on_step)
     seconds = time.perf_counter() - start
     return TrainResult(job.key, curve, checkpoint_bytes(baseline, job), seconds,
                        device_name(torch.device(device)), dataset.content_hash)

@@ -21,6 +21,7 @@ from bench.config import Suite
 from bench.plan import EvalJob, TrainJob
 from bench.runner import EvalResult, TrainResult, execute_eval, execute_train, load_dataset
 from bench.seeding import set_deterministic
+from bench.step_progress import StepReporter
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,10 @@ def preload(datasets: list[tuple[str, int]], device: str) -> None:
         load_dataset(name, image_size, device)
 
 
-def run_train(job: TrainJob, device: str) -> TrainResult | Failure:
+def run_train(job: TrainJob, steps_dir: str | None, device: str) -> TrainResult | Failure:
+    """Train ``job``; its progress goes to ``steps_dir`` (`bench.step_progress`) where that exists."""
     try:
-        return execute_train(job, device)
+        return execute_train(job, device, StepReporter(steps_dir, job.key))
     except Exception as exc:  # noqa: BLE001 - recorded as a FAILED run by the driver
         return _failure(job.key, exc)
 

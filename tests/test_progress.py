@@ -119,6 +119,54 @@ def test_running_jobs_show_phase_threat_slot_and_elapsed_time(plan) -> None:
     assert board.lines(100, 2)[1:] == ["  … and 2 more running"]  # a short terminal
 
 
+def test_a_training_job_shows_its_reported_step_and_its_own_pace_sets_the_eta(plan) -> None:
+    clock, reported = Clock(), {}
+    board = JobBoard("tiny: jobs", {"train": 2, "eval": 0}, capacity=1, clock=clock, steps=reported.get)
+    first, second = plan.train_jobs
+    board.start(first, "cpu0")
+    clock.now += 10
+    board.end(first, success=True)  # measured: 10 s per train job
+    board.start(second, "cpu0")
+    clock.now += 20
+    assert board.eta() == 0.0  # no report yet: the mean (10 s) is already spent
+    assert board.lines(100, 20)[1] == f"   cpu0  train  00:20  {second.name}"
+    reported[second.key] = (50, 200)  # a quarter done in 20 s: 60 s to go at its own pace
+    assert board.eta() == pytest.approx(60.0)
+    assert board.lines(100, 20)[1] == f"   cpu0  train  00:20  step 50/200 · {second.name}"
+
+
+def test_the_step_reporter_writes_at_most_once_a_second_and_always_the_last_step(tmp_path) -> None:
+    from bench.step_progress import StepFiles, StepReporter
+
+    clock, files = Clock(), StepFiles()
+    files.open()
+    reporter = StepReporter(files.directory, "job", clock=clock)
+    reporter(1, 3)
+    clock.now += 0.5
+    reporter(2, 3)
+    assert files.read("job") == (1, 3)  # throttled
+    reporter(3, 3)
+    assert files.read("job") == (3, 3)  # the last step is always written
+    assert files.read("other") is None
+    files.close()
+    StepReporter(files.directory or str(tmp_path / "gone"), "job")(1, 1)  # no directory: silently nothing
+    assert files.directory is None and not (tmp_path / "gone").exists()
+
+
+def test_a_train_job_reports_its_steps_through_the_worker_entry_point(plan) -> None:
+    from bench.step_progress import StepFiles
+    from bench.worker import run_train
+
+    files = StepFiles()
+    files.open()
+    try:
+        job = plan.train_jobs[0]
+        result = run_train(job, files.directory, "cpu")
+        assert len(result.curve) == 2 and files.read(job.key) == (2, 2)
+    finally:
+        files.close()
+
+
 def test_an_empty_board_draws_nothing() -> None:
     assert JobBoard("tiny: jobs", {"train": 0, "eval": 0}, 1).lines(80, 24) == []
 

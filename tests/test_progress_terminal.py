@@ -89,7 +89,7 @@ def test_a_tiny_run_in_a_terminal_shows_one_true_bar_and_fitted_lines(workdir: P
     assert {int(total) for _, _, total in bars} == {planned}  # one total, all train and eval jobs
     assert (str(100), str(planned), str(planned)) in bars  # it reaches 100%, never beyond
     assert f"running {planned} jobs (2 train, 8 eval)" in text
-    assert re.search(r"train +\d\d:\d\d  protonet · glyphs 5-way 1-shot · seed 0", text)
+    assert re.search(r"train +\d\d:\d\d  (step \d+/2 · )?protonet · glyphs 5-way 1-shot · seed 0", text)
     assert re.search(r"eval +\d\d:\d\d  threat clean · maml · glyphs 5-way 1-shot · seed 0", text)
 
     segments = re.split(r"\r\n|\r|\n", text)

@@ -8,8 +8,9 @@ Train and eval jobs take very different times, so the ETA is estimated per kind:
 measured duration of the finished jobs of a kind times the jobs of that kind still to run
 (less the time the running ones have already spent), summed over kinds and divided by the
 slots that can still be kept busy. It reads ``?`` until every kind still to run has a
-measured job. The driver measures wall time from submission to completion: a worker's
-training steps are not reported back while it runs, so a running job shows its elapsed time.
+measured job. The driver measures wall time from submission to completion. A running train
+job reports its steps (`bench.step_progress`): its row shows ``step 120/300``, and its time
+left is estimated from its own pace (elapsed x steps left / steps done) instead of the mean.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tqdm import tqdm
 from bench.plan import EvalJob, TrainJob
 
 KINDS = ("train", "eval")
+Steps = Callable[[str], "tuple[int, int] | None"]
 MAX_ROWS = 8  # running jobs listed; the rest are counted
 MIN_BAR = 10  # columns the bar itself needs; with fewer, the counts are shortened, then the bar dropped
 BAR = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed} elapsed{postfix}]"
@@ -43,6 +45,7 @@ class Running:
     threat: str
     since: float
     slot: str = ""
+    key: str = ""
 
 
 class JobBoard:
@@ -50,12 +53,14 @@ class JobBoard:
 
     Attributes:
         title: the bar's description. totals: jobs to run per kind. capacity: parallel slots.
-        clock: seconds (monotonic), injectable for tests.
+        clock: seconds (monotonic), injectable for tests. steps: job key -> (step, total) that
+            a running train job last reported, or None (`bench.step_progress.StepFiles.read`).
     """
 
     def __init__(self, title: str, totals: dict[str, int], capacity: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, steps: Steps = lambda key: None) -> None:
         self.title, self.totals, self.capacity, self.clock = title, dict(totals), max(1, capacity), clock
+        self.steps = steps
         self.done = dict.fromkeys(KINDS, 0)
         self.durations: dict[str, list[float]] = {kind: [] for kind in KINDS}
         self.running: dict[str, Running] = {}
@@ -71,7 +76,7 @@ class JobBoard:
         threat = job.threat.label if isinstance(job, EvalJob) else ""
         label = job.train.name if isinstance(job, EvalJob) else job.name
         with self.lock:
-            self.running[job.key] = Running(kind_of(job), label, threat, self.clock(), slot)
+            self.running[job.key] = Running(kind_of(job), label, threat, self.clock(), slot, job.key)
 
     def end(self, job: TrainJob | EvalJob, success: bool, final: bool = True) -> None:
         """``job`` came back; a success is measured for the ETA, a ``final`` outcome counted."""
@@ -102,11 +107,19 @@ class JobBoard:
             if not self.durations[kind]:
                 return None
             mean = sum(self.durations[kind]) / len(self.durations[kind])
-            rest = [max(mean - (now - r.since), 0.0) for r in self.running.values() if r.phase == kind]
+            rest = [self._time_left(r, now, mean) for r in self.running.values() if r.phase == kind]
             work += sum(rest) + max(left - len(rest), 0) * mean
             longest = max([longest, *rest])
             jobs_left += left
         return max(work / max(1, min(self.capacity, jobs_left)), longest)
+
+    def _time_left(self, entry: Running, now: float, mean: float) -> float:
+        """A running job's seconds to go: from its reported pace where it reports steps."""
+        elapsed, reported = now - entry.since, self.steps(entry.key) if entry.phase == "train" else None
+        if reported is not None and reported[0] > 0:
+            step, total = reported
+            return elapsed * (total - step) / step
+        return max(mean - elapsed, 0.0)
 
     def lines(self, columns: int, rows: int) -> list[str]:
         """The bar, then one line per running job (oldest first); nothing for a run of no jobs."""
@@ -119,7 +132,7 @@ class JobBoard:
         room = max(0, min(MAX_ROWS, rows - 1))
         shown = entries if len(entries) <= room else entries[:max(0, room - 1)]
         more = [f"  … and {len(entries) - len(shown)} more running"] if len(shown) < len(entries) else []
-        return [bar, *(row(entry, now) for entry in shown), *more]
+        return [bar, *(row(entry, now, self.steps(entry.key)) for entry in shown), *more]
 
     def _bar(self, now: float, columns: int) -> str:
         """``tiny: jobs  40%|████▍      | 4/10 [00:03 elapsed, ETA 00:04, train 2/2, eval 2/8]``,
@@ -136,8 +149,11 @@ class JobBoard:
         return bare  # no room for a bar: the numbers alone (the display clips them)
 
 
-def row(entry: Running, now: float) -> str:
-    """``  cpu0  eval   00:03  threat fgsm[eps=8/255] · protonet · glyphs 5-way 1-shot · seed 0``"""
+def row(entry: Running, now: float, steps: tuple[int, int] | None = None) -> str:
+    """``  cpu0  eval   00:03  threat fgsm[eps=8/255] · protonet · glyphs 5-way 1-shot · seed 0``,
+    ``  cpu1  train  00:12  step 120/300 · maml · glyphs 5-way 1-shot · seed 0``"""
     what = f"threat {entry.threat} · {entry.label}" if entry.threat else entry.label
+    if entry.phase == "train" and steps is not None:
+        what = f"step {steps[0]}/{steps[1]} · {what}"
     slot = f"{entry.slot:>5}  " if entry.slot else ""
     return f"  {slot}{entry.phase:5}  {tqdm.format_interval(now - entry.since)}  {what}"

@@ -24,6 +24,7 @@ from bench.scheduler import stopping
 from bench.scheduler.backend import Backend
 from bench.scheduler.board import JobBoard
 from bench.scheduler.resume import Decision, ResumeOptions, decide
+from bench.step_progress import StepFiles
 from bench.tracking import CHECKPOINT, Tracker
 from bench.tracking.tracker import now_ms
 
@@ -65,6 +66,7 @@ class Driver:
         self.todo: dict[str, list[EvalJob]] = {}
         self.queue: deque[Task] = deque()
         self.running: dict[Future, tuple[Task, str]] = {}
+        self.steps = StepFiles()  # training steps reported by the running train jobs
         self.board = JobBoard(f"{plan.suite.name}: jobs", {}, 1)  # replaced in `run`, once the plan is decided
         self.live: Live | Quiet = Quiet()
         # A backend that runs jobs in this thread leaves the display to a thread of its own.
@@ -74,6 +76,14 @@ class Driver:
 
     def run(self) -> list[JobOutcome]:
         self.tracker.delete_partial()
+        self.steps.open()
+        try:
+            self._run()
+        finally:
+            self.steps.close()
+        return [self.outcomes[job.key] for job in self.plan.train_jobs]
+
+    def _run(self) -> None:
         self.decisions = decide(self.plan, self.tracker.finished_runs(), self.tracker.experiment_id, self.resume)
         for job in self.plan.train_jobs:
             stopping.check()
@@ -87,14 +97,13 @@ class Driver:
                 self.backend.shutdown(kill=True)
                 raise
         self.backend.shutdown()
-        return [self.outcomes[job.key] for job in self.plan.train_jobs]
 
     def _announce(self) -> None:
         """Size the progress bar: the train and eval jobs that will run (not the finished ones)."""
         totals = {"train": sum(self.decisions[job.key].action == "run" for job in self.plan.train_jobs),
                   "eval": sum(len(evals) for evals in self.todo.values())}
         name, slots = self.plan.suite.name, self.backend.capacity
-        self.board = JobBoard(f"{name}: jobs", totals, slots)
+        self.board = JobBoard(f"{name}: jobs", totals, slots, steps=self.steps.read)
         if self.board.total:
             self.progress.line(f"{name}: running {self.board.total} jobs ({totals['train']} train, "
                                f"{totals['eval']} eval) on {slots} slots")
@@ -162,7 +171,8 @@ class Driver:
             self.live.refresh()
 
     def _submit(self, task: Task) -> None:
-        args = (task.job,) if isinstance(task.job, TrainJob) else (task.job, self.plan.suite, task.checkpoint)
+        args = (task.job, self.steps.directory) if isinstance(task.job, TrainJob) else \
+            (task.job, self.plan.suite, task.checkpoint)
         fn = worker.run_train if isinstance(task.job, TrainJob) else worker.run_eval
         self.board.start(task.job, self.backend.next_slot())
         self.started[task.job.key] = now_ms()  # the run's real start time in MLflow
