@@ -27,7 +27,10 @@ def evaluate_threat(baseline: Baseline, episodes: EpisodeSet, threat: Threat, se
     """Accuracy of ``baseline`` under ``threat`` on each episode: ``len(episodes)`` floats."""
     hits, sizes = [], []
     for i in range(len(episodes)):
-        correct = threat.evaluate(baseline.adapt, episodes[i], seeds[i])
+        # The outlier pool has a stream of its own: the threat's seed stream stays as it was.
+        episode = episodes.with_outliers(i, derive_seed(seeds[i], "outliers")) if threat.needs_outliers \
+            else episodes[i]
+        correct = threat.evaluate(baseline.adapt, episode, seeds[i])
         # Counts stay on the device until the end: no host sync per episode.
         hits.append(correct.sum())
         sizes.append(correct.numel())

@@ -179,13 +179,6 @@ def test_balanced_choice_spreads_over_classes() -> None:
     assert len(set(picked.tolist())) == 7 and torch.bincount(labels[picked], minlength=5).max() == 2
 
 
-@dataclasses.dataclass(frozen=True)
-class EpisodeWithOutliers(Episode):
-    """The proposed ``Episode.outlier_x`` field (out-of-episode images of the same split)."""
-
-    outlier_x: torch.Tensor | None = None
-
-
 def test_outliers_come_from_outside_the_episode(protonet: Baseline) -> None:
     e = make_episode(9, shot=2, query=3)
     outside = make_episode(99, way=5, shot=2, query=1).support_x  # other random classes
@@ -198,7 +191,30 @@ def test_outliers_come_from_outside_the_episode(protonet: Baseline) -> None:
         assert any(torch.equal(support[i], o) for o in outside)
         assert not any(torch.equal(support[i], s) for s in torch.cat([e.support_x, e.query_x]))
     threat = THREATS.get("support_outliers")(THREATS.get("support_outliers").Config(fraction=0.5))
-    with_pool = EpisodeWithOutliers(*dataclasses.astuple(e)[:4], outlier_x=outside)
+    with_pool = dataclasses.replace(e, outliers=outside)
     assert threat.evaluate(protonet.adapt, with_pool, 1).shape == (15,)
-    with pytest.warns(UserWarning, match="outlier_x"):
+    with pytest.warns(UserWarning, match="Episode.outliers"):
         threat.evaluate(protonet.adapt, e, 1)
+
+
+def test_the_evaluation_loop_gives_support_outliers_images_of_the_splits_other_classes(
+        protonet: Baseline) -> None:
+    import warnings
+
+    from bench.data.episodes import fixed_episodes
+    from bench.evaluate import evaluate_threat
+    from bench.registry import DATASETS
+
+    data = DATASETS.get("glyphs")().ensure(None, 28)
+    episodes = fixed_episodes(data, "test", 5, 1, 3, 4, seed=0)
+    e = episodes.with_outliers(2, seed=5)
+    assert e.outliers is not None and e.outliers.shape == e.support_x.shape
+    assert torch.equal(e.outliers, episodes.with_outliers(2, seed=5).outliers)  # seeded
+    pixels = (data.images.float() / 255).flatten(1)
+    rows = [int((pixels == o.flatten()).all(1).nonzero()[0]) for o in e.outliers]
+    test_classes = set(data.splits["test"].tolist())
+    assert {int(data.labels[r]) for r in rows} <= test_classes - set(e.classes.tolist())
+    threat = THREATS.get("support_outliers")(THREATS.get("support_outliers").Config(fraction=1.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback to scrambled images
+        assert len(evaluate_threat(protonet, episodes, threat, [1, 2, 3, 4])) == 4

@@ -8,6 +8,7 @@ gather yields both halves as views. Labels are remapped to ``0..way-1`` in class
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ class Episode:
         query_y: int64 ``(way * query,)``.
         classes: int64 ``(way,)``: the data set's class id behind each episode label (for
             methods that pre-train on global labels, e.g. Chen et al. 2019's baseline).
+        outliers: float ``(way * shot, C, H, W)``: images of classes of the same split that
+            are not in the episode, for threats that declare ``needs_outliers``
+            (`EpisodeSet.with_outliers`); None otherwise.
     """
 
     support_x: torch.Tensor
@@ -38,6 +42,7 @@ class Episode:
     query_x: torch.Tensor
     query_y: torch.Tensor
     classes: torch.Tensor | None = None
+    outliers: torch.Tensor | None = None
 
     @property
     def way(self) -> int:
@@ -125,9 +130,18 @@ class EpisodeSet:
     def __getitem__(self, i: int) -> Episode:
         return self.sampler.gather(self.indices[i : i + 1])[0]
 
-    def block(self, start: int, stop: int) -> list[Episode]:
-        """Episodes ``start..stop-1`` materialised with one gather."""
-        return self.sampler.gather(self.indices[start:stop])
+    def with_outliers(self, i: int, seed: int) -> Episode:
+        """Episode ``i`` carrying ``way * shot`` images of the split's other classes (uniform,
+        without replacement, from the stream of ``seed``) as ``outliers``."""
+        episode = self[i]
+        sampler = self.sampler
+        candidates = sampler.table[sampler.pad_key == 0]  # each real sample index of the split once (padding repeats)
+        labels = sampler.labels.index_select(0, candidates.to(sampler.labels.device)).cpu()
+        assert episode.classes is not None
+        candidates = candidates[~torch.isin(labels, episode.classes.cpu())]
+        picked = candidates[torch.randperm(len(candidates), generator=generator(seed))[:len(episode.support_y)]]
+        images = sampler.images.index_select(0, picked.to(sampler.images.device)).to(torch.float32) / 255.0
+        return dataclasses.replace(episode, outliers=images)
 
 
 def fixed_episodes(dataset: ImageDataset, split: str, way: int, shot: int, query: int,

@@ -73,6 +73,8 @@ class Threat(ABC):
             whose Config has a ``norm`` field takes it from there (`threat_model`).
         needs_color: True for a colour-only corruption (saturate): a no-op on grey images, so
             validation refuses it on one-channel data sets.
+        needs_outliers: True for a threat that reads ``Episode.outliers`` (images of the split's
+            classes outside the episode): the evaluation loop supplies them for it.
     """
 
     name: ClassVar[str]
@@ -84,6 +86,7 @@ class Threat(ABC):
     gradient_free: ClassVar[bool] = False
     norm: ClassVar[str | None] = None
     needs_color: ClassVar[bool] = False
+    needs_outliers: ClassVar[bool] = False
 
     def __init__(self, config: Any) -> None:
         self.config = config

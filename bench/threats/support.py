@@ -225,9 +225,10 @@ def inject_outliers(support_x: torch.Tensor, support_y: torch.Tensor, pool: torc
 class SupportOutliers(Threat):
     """A fraction of the support images replaced by images of classes outside the episode.
 
-    The out-of-episode images come from ``episode.outlier_x`` (``(M, C, H, W)``, images of
-    classes of the same split that are not in the episode, supplied by the evaluation loop for
-    threats with ``needs_outliers``). Without them (an `Episode` that does not carry any), each
+    The out-of-episode images come from ``episode.outliers`` (``(way * shot, C, H, W)``, images
+    of classes of the same split that are not in the episode, supplied by the evaluation loop
+    for threats with ``needs_outliers``). Without them (an `Episode` from elsewhere, e.g. the
+    Python API's user episodes), each
     outlier is a support image with its pixels scrambled (`scrambled`): an image of no class,
     a weaker stand-in, and a warning says so.
     """
@@ -245,10 +246,10 @@ class SupportOutliers(Threat):
 
     def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
         gen = generator(seed)
-        pool = getattr(episode, "outlier_x", None)
+        pool = episode.outliers
         if pool is None:
             warnings.warn("support_outliers: the episode carries no out-of-episode images "
-                          "(Episode.outlier_x); using scrambled support images instead", stacklevel=2)
+                          "(Episode.outliers); using scrambled support images instead", stacklevel=2)
             pool = scrambled(episode.support_x, gen)
         support, _ = inject_outliers(episode.support_x, episode.support_y, pool, self.config.fraction, gen)
         return adapted_correct(adapt, support, episode.support_y, episode.query_x, episode.query_y)
