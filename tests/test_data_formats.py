@@ -364,6 +364,19 @@ def test_omniglot_download_without_raw(tmp_path: Path, monkeypatch: pytest.Monke
     assert (tmp_path / "data" / "raw" / "omniglot" / "images_background_small1.zip").is_file()
 
 
+def test_a_failed_omniglot_download_names_both_archives_and_leaves_no_empty_folders(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in (1, 2):
+        gone = Resource(f"images_background_small{i}.zip", ((tmp_path / "nowhere.zip").as_uri(),), sha256="0" * 64)
+        monkeypatch.setitem(omniglot.RESOURCES, f"images_background_small{i}", gone)
+    with pytest.raises(DataError) as caught:
+        omniglot.OmniglotMinimal().prepare(tmp_path / "data" / "fresh")
+    message = str(caught.value)
+    assert "images_background_small1.zip and images_background_small2.zip" in message
+    assert "could not download images_background_small1.zip" in message
+    assert not (tmp_path / "data").exists()  # every folder the attempt made is gone again
+
+
 def test_html_in_place_of_cifar_archive(tmp_path: Path) -> None:
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "cifar-100-python.tar.gz").write_text("<html><head><title>Error</title></head></html>")

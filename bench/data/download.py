@@ -13,6 +13,7 @@ arrays: an ordinary ``pickle.load`` would run whatever code a tampered file name
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import pickle
 import shutil
@@ -21,6 +22,7 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -107,7 +109,27 @@ def download(resource: Resource, directory: Path) -> Path:
     if target.is_file():
         verify_file(target, resource)
         return target
+    with folders_removed_on_failure(directory):
+        return _download_into(resource, target)
+
+
+@contextlib.contextmanager
+def folders_removed_on_failure(directory: Path) -> Iterator[None]:
+    """Make ``directory`` (and missing parents); if the body raises, remove the ones made here
+    that are still empty, so a failed download leaves the disk as it found it."""
+    made = [p for p in (directory, *directory.parents) if not p.exists()]
     directory.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for folder in made:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only an empty folder; anything written since is kept
+        raise
+
+
+def _download_into(resource: Resource, target: Path) -> Path:
+    """`download` once the folder exists: each URL in turn, verified, atomically renamed."""
     errors = []
     for url in resource.urls:
         partial = target.with_name(target.name + ".part")

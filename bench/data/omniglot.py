@@ -150,8 +150,7 @@ class _Omniglot(DataSource):
         """Read the raw PNGs, apply the split, write the cache (``strict=False``: partial sets)."""
         root = Path(root) if root else data_root()
         size = image_size or self.default_size
-        names = {s for sets in self.sets.values() for s in sets}
-        folders = {s: fetch_set(s, raw, root / "raw" / "omniglot") for s in sorted(names)}
+        folders = self._fetch_sets(raw, root / "raw" / "omniglot")
         chosen = self._choose({s: list_characters(f) for s, f in folders.items()}, strict)
         decoded = decode_characters({c: p for split in chosen.values() for c, p in split.items()}, size)
         per_split = {split: [item for c in chars for item in self._rotate(c, decoded[c])]
@@ -161,6 +160,15 @@ class _Omniglot(DataSource):
                  "image_size": size, "split_source": split_sources(self.name),
                  "preprocessing": "box-filter resize, inverted (strokes 255)"}
         return write_cache(self.cache_dir(root, size), self.name, images, labels, class_names, splits, extra)
+
+    def _fetch_sets(self, raw: Path | None, staging: Path) -> dict[str, Path]:
+        """Every image set's folder; a failure names all the archives this data set needs."""
+        needed = sorted({s for sets in self.sets.values() for s in sets})
+        try:
+            return {s: fetch_set(s, raw, staging) for s in needed}
+        except DataError as exc:
+            zips = " and ".join(f"{s}.zip" for s in needed)
+            raise DataError(f"the data set {self.name!r} needs {zips} ({URL}); {exc}") from exc
 
     def _choose(self, listing: dict[str, dict[str, list[Path]]], strict: bool) -> dict[str, dict[str, list[Path]]]:
         """Split -> {character: PNG files} following the shipped split lists."""
