@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bench.config import Suite
+from bench.config import Component, Suite
 from bench.environment import code_version, package_versions
 from bench.fingerprint import Fingerprint, eval_fingerprint, train_fingerprint
-from bench.plan import EvalJob, TrainJob
+from bench.plan import EvalJob, Plan, TrainJob
 from bench.registry import THREATS
 from bench.runner import EvalResult, TrainResult
 from bench.stats import mean_ci
@@ -68,9 +68,18 @@ def record_eval(tracker: Tracker, suite: Suite, job: EvalJob, parent: str, resul
     tracker.end(run_id, end_time=times[1] if times else None)
     # the train run shows every evaluation's accuracy, so MLflow's runs table shows results
     # without expanding the nested runs
-    threat = THREATS.get(job.threat.name)
-    tracker.log(parent, metrics={accuracy_metric(threat.display(job.threat.config)): 100 * mean})
+    tracker.log(parent, metrics={headline_metric(job.threat): round(100 * mean, 2)})
     return mean, half
+
+
+def headline_metric(threat: Component) -> str:
+    """The train run's metric for one evaluation's accuracy (% to 0.01 point, for reading)."""
+    return accuracy_metric(THREATS.get(threat.name).display(threat.config))
+
+
+def results_columns(plan: Plan) -> list[str]:
+    """The train-run metrics a plan writes, in suite order: the MLflow results view's columns."""
+    return list(dict.fromkeys(headline_metric(job.threat) for job in plan.all_eval_jobs()))
 
 
 def record_failure(tracker: Tracker, suite: Suite, job: TrainJob | EvalJob, error: str,

@@ -198,3 +198,25 @@ def bench_in_fresh_process(cwd, *args, env=None):
 
     return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, env=env if env is not None else os.environ,
                           capture_output=True, text=True, timeout=600)
+
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+BROWSER_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--hide-scrollbars")
+
+
+def chromium(tmp_path, *args: str):
+    """Headless Chromium with a private profile under ``tmp_path``; the test is skipped, with the
+    command that installs it, where no Chromium is installed."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    browser = next((path for name in BROWSERS if (path := shutil.which(name))), None)
+    if browser is None:
+        pytest.skip("Chromium is not installed; install it with `apt-get install -y chromium` (Debian/Ubuntu) "
+                    "to run the browser tests.")
+    command = [browser, *BROWSER_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)

@@ -50,3 +50,27 @@ def test_runs_carry_real_times_and_readable_results(tmp_path: Path, glyphs, monk
     assert train.data.metrics["accuracy_pct/FGSM eps 8/255"] == pytest.approx(fgsm.data.metrics["accuracy_pct"])
     assert fgsm.data.params["text.threat.config.eps"] == "8/255"
     assert float(fgsm.data.params["threat.config.eps"]) == pytest.approx(8 / 255)
+
+
+def test_the_printed_mlflow_link_opens_a_runs_table_with_accuracy_columns(
+        tmp_path: Path, glyphs, mlflow_server: str, capsys: pytest.CaptureFixture) -> None:
+    """In a real browser against a real `mlflow server`: the link `bench run` prints opens the
+    runs table with each train run's accuracy in its own column, nothing expanded or picked."""
+    import re
+
+    from tests.helpers import chromium
+
+    (tmp_path / "view.yaml").write_text(SUITE)
+    assert main(["run", str(tmp_path / "view.yaml"), "--device", "cpu", "--no-progress",
+                 "--tracking-uri", mlflow_server]) == 0
+    url = re.search(r"MLflow runs table with the accuracy columns: (\S+)", capsys.readouterr().out).group(1)
+    assert url.startswith(mlflow_server + "/#/experiments/") and "viewStateShareKey=" in url
+    train = next(r for r in MlflowClient(tracking_uri=mlflow_server).search_runs(
+        [MlflowClient(tracking_uri=mlflow_server).get_experiment_by_name("view").experiment_id])
+        if r.data.tags["bench.kind"] == "train")
+    done = chromium(tmp_path, "--window-size=1600,1000", "--virtual-time-budget=30000", "--dump-dom", url)
+    text = " ".join(re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style).*?</\1>", "", done.stdout, flags=re.S)).split())
+    assert "accuracy_pct/Clean" in text and "accuracy_pct/FGSM eps 8/255" in text, text[:2000]
+    clean = train.data.metrics["accuracy_pct/Clean"]
+    assert f"{clean:g}" in text  # the value itself, in the train run's row
+    assert train.data.tags["mlflow.runName"] in text

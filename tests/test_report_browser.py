@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,21 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import EVAL_FAILS, GOLDEN_SUITE, golden_eval_tags, golden_per_episode
+from tests.helpers import EVAL_FAILS, GOLDEN_SUITE, chromium, golden_eval_tags, golden_per_episode
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--hide-scrollbars")
 TAB_BLUE, TAB_ORANGE = (31, 119, 180), (255, 127, 14)  # the first two plot series
-
-
-def _browser() -> str:
-    for name in BROWSERS:
-        if path := shutil.which(name):
-            return path
-    pytest.skip("Chromium is not installed; install it with `apt-get install -y chromium` (Debian/Ubuntu) "
-                "to run the browser test of the HTML report.")
 
 
 def _records(suite) -> list:
@@ -67,11 +53,6 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "reports" / "leaderboard.html"
 
 
-def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [_browser(), *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-
-
 class _Elements(HTMLParser):
     """Collects tables (with their cell texts) and images of a DOM dump."""
 
@@ -99,7 +80,7 @@ class _Elements(HTMLParser):
 
 
 def test_dom_has_the_tables_and_decodable_images(page: Path, tmp_path: Path) -> None:
-    done = _chromium(tmp_path, "--dump-dom", page.as_uri())
+    done = chromium(tmp_path, "--dump-dom", page.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     dom = _Elements()
     dom.feed(done.stdout)
@@ -121,7 +102,7 @@ def test_dom_has_the_tables_and_decodable_images(page: Path, tmp_path: Path) -> 
 
 def test_screenshot_shows_tables_and_plots(page: Path, tmp_path: Path) -> None:
     shot = tmp_path / "page.png"
-    done = _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1400,4200", page.as_uri())
+    done = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1400,4200", page.as_uri())
     assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.int32)
     assert pixels.std() > 20, "the screenshot is blank"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -239,39 +238,6 @@ def test_a_killed_worker_fails_only_its_job_and_is_replaced(workdir: Path, faili
         assert by_cell[("protonet", seed, "gaussian_noise[severity=2]")] == "FINISHED"
         assert by_cell[("failing", seed, "clean")] == "FAILED"
     assert statuses("sqlite:///mlflow.db").get("RUNNING", 0) == 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def mlflow_server(tmp_path: Path):
-    """A real `mlflow server` on 127.0.0.1 (remote tracking, artifacts served over HTTP)."""
-    port = _free_port()
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-               "--backend-store-uri", f"sqlite:///{tmp_path}/server.db",
-               "--artifacts-destination", str(tmp_path / "server-artifacts"), "--workers", "2"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    import urllib.request
-
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{uri}/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        os.killpg(server.pid, signal.SIGTERM)
-        pytest.fail("mlflow server did not start")
-    yield uri
-    os.killpg(server.pid, signal.SIGTERM)
-    server.wait(timeout=30)
 
 
 EIGHT = SUITE.replace("seeds: [0]", "seeds: [0, 1, 2, 3]").replace("threats: [clean, {name: fgsm, params: "

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bench.config import Suite, data_needed
 from bench.plan import Plan, make_plan
 from bench.progress import Progress
+from bench.recording import results_columns
 from bench.registry import DATASETS
 from bench.scheduler import stopping
 from bench.scheduler.backend import Backend
@@ -70,10 +71,16 @@ def run_suite(suite: Suite, tracking_uri: str | None, options: RunOptions,
     with stopping.handled():
         backend = make_backend(options, data_needed(suite))  # workers warm up while the driver plans
         try:
+            plan = plan or make_plan(suite)
             tracker = Tracker(tracking_uri, suite.name, description=suite.description)
-            driver = Driver(plan or make_plan(suite), tracker, backend, options.retries, progress or Progress(),
-                            options.resume)
+            tracker.publish_results_view(results_columns(plan))
+            progress = progress or Progress()
+            driver = Driver(plan, tracker, backend, options.retries, progress, options.resume)
         except BaseException:
             backend.shutdown(kill=True)
             raise
-        return driver.run()
+        outcomes = driver.run()
+        served = tracker.uri.startswith(("http://", "https://"))
+        how = "" if served else f" (after `mlflow ui --backend-store-uri {tracker.uri}`)"
+        progress.line(f"MLflow runs table with the accuracy columns: {tracker.results_url()}{how}")
+        return outcomes

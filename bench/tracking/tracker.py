@@ -6,6 +6,7 @@ Runs are written through `MlflowClient` with explicit run ids, never the fluent 
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -31,6 +32,11 @@ for _name in ("mlflow", "alembic"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 NOTE = "mlflow.note.content"  # the experiment description the MLflow UI shows
+# A view of the runs table stored on the experiment, as the UI's "Share" button stores one: the
+# UI reads ``mlflow.sharedViewState.<key>`` when the runs URL carries ``viewStateShareKey=<key>``.
+RESULTS_VIEW = "bench-results"
+SHARED_VIEW_TAG = "mlflow.sharedViewState."
+UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves a local store
 PAGE = 50_000  # MLflow's largest search page: one query per 50,000 runs
 
 
@@ -70,6 +76,21 @@ class Tracker:
         if create and self.description and (found is None or found.tags.get(NOTE) != self.description):
             self.client.set_experiment_tag(experiment_id, NOTE, self.description)
         return experiment_id
+
+    @retried
+    def publish_results_view(self, metrics: list[str]) -> None:
+        """Store the runs-table view that shows ``metrics`` as columns (`results_url` opens it):
+        MLflow 3 hides every metric column until one is picked by hand."""
+        if self.client is None or self.experiment_id is None:
+            return
+        columns = [f"metrics.`{name}`" for name in dict.fromkeys(metrics)]
+        state = json.dumps({"selectedColumns": ["attributes.`Duration`", *columns], "runsExpanded": {}})
+        self.client.set_experiment_tag(self.experiment_id, SHARED_VIEW_TAG + RESULTS_VIEW, state)
+
+    def results_url(self) -> str:
+        """The runs page with the results view: on this server, or on `mlflow ui` for a local store."""
+        base = self.uri.rstrip("/") if self.uri.startswith(("http://", "https://")) else UI
+        return f"{base}/#/experiments/{self.experiment_id}/runs?viewStateShareKey={RESULTS_VIEW}"
 
     def _artifacts(self) -> str | None:
         """Artifacts of a SQLite store live beside the database file (``mlruns/``), whatever the
