@@ -86,6 +86,11 @@ class _Episodes:
     def __getitem__(self, index: int) -> Episode:
         return self.episodes[index]
 
+    def with_outliers(self, index: int, seed: int) -> Episode:
+        """The episode as given: the caller's own ``Episode.outliers`` if it set them, else
+        none (``support_outliers`` then falls back to scrambled images, with a warning)."""
+        return self.episodes[index]
+
 
 def make_threat(entry: str | dict[str, Any]) -> tuple[Any, str]:
     """A threat instance from a suite entry (params validated as in the YAML) and its key."""

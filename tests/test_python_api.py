@@ -69,3 +69,23 @@ def test_bench_eval_records_new_threats_without_training(tmp_path: Path, glyphs,
     model = load_trained("t.yaml", "maml")
     with pytest.raises(BenchError, match="5-way head"):
         model.adapt(torch.rand(8, 1, 28, 28), torch.arange(8))
+
+
+def test_support_outliers_on_user_episodes_uses_their_own_outliers_or_warns(
+        tmp_path: Path, glyphs, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+    import warnings
+
+    from bench.api import load_trained
+
+    _suite(tmp_path, monkeypatch, "protonet")
+    assert main(["run", "t.yaml", "--device", "cpu", "--no-progress"]) == 0
+    model = load_trained("t.yaml", "protonet")
+    episodes = model.test_episodes(2)
+    entry = {"name": "support_outliers", "params": {"fraction": 1.0}}
+    with pytest.warns(UserWarning, match="scrambled"):
+        assert len(model.evaluate(entry, episodes)) == 2
+    own = [dataclasses.replace(e, outliers=episodes[1 - i].support_x) for i, e in enumerate(episodes)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(model.evaluate(entry, own)) == 2

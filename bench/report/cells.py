@@ -10,12 +10,12 @@ are computed per episode from their member threats on the shared test episodes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bench.config import DataSetting, Suite
+from bench.config import Component, DataSetting, Suite
 from bench.errors import BenchError
 from bench.plan import EvalJob, make_plan
 from bench.registry import THREATS
@@ -24,6 +24,9 @@ from bench.report.filters import Filters, NoMatchingJobs
 from bench.report.model import Cell, Collected, Column, SettingData
 from bench.selection import Selection, select
 from bench.tags import flatten, identity_tags, job_params
+
+if TYPE_CHECKING:  # plain data; importing bench.tracking at run time would import mlflow
+    from bench.tracking.records import RunRecord
 
 PARAM_PREFIX = "threat.config."
 
@@ -40,9 +43,9 @@ def short_error(error: str | None) -> str:
     return (lines[-1] if lines else "no error recorded")[:200]
 
 
-def latest_by_key(records: Iterable[Any]) -> dict[str, Any]:
+def latest_by_key(records: Iterable[RunRecord]) -> dict[str, RunRecord]:
     """Job key -> its record: the last FINISHED run, else the last other run (oldest first in)."""
-    chosen: dict[str, Any] = {}
+    chosen: dict[str, RunRecord] = {}
     for record in records:
         key = record.tags.get("job_key", "")
         if record.status == "FINISHED" or chosen.get(key) is None or chosen[key].status != "FINISHED":
@@ -64,7 +67,7 @@ def planned_jobs(suite: Suite, filters: Filters | None = None, selection: Select
     return shown
 
 
-def collect(suite: Suite, records: list[Any], filters: Filters | None = None,
+def collect(suite: Suite, records: list[RunRecord], filters: Filters | None = None,
             selection: Selection | None = None) -> Collected:
     """Group records into tables (one per data setting), in the suite's order.
 
@@ -83,7 +86,7 @@ def collect(suite: Suite, records: list[Any], filters: Filters | None = None,
     return Collected(settings, ignored)
 
 
-def _setting(data: DataSetting, jobs: list[EvalJob], latest: dict[str, Any],
+def _setting(data: DataSetting, jobs: list[EvalJob], latest: dict[str, RunRecord],
              seeds: tuple[int, ...]) -> SettingData:
     rows = list(dict.fromkeys((j.train.variant.baseline.label, j.train.variant.baseline.name) for j in jobs))
     threats = list(dict.fromkeys(j.threat for j in jobs))
@@ -110,7 +113,7 @@ def _claim(owners: dict[tuple[str, str, int], str], place: tuple[str, str, int],
                          f"seed {place[2]}; give the variants distinct labels in the suite.")
 
 
-def _fill(cell: Cell, job: EvalJob, latest: dict[str, Any]) -> Any:
+def _fill(cell: Cell, job: EvalJob, latest: dict[str, RunRecord]) -> RunRecord | None:
     """Put one job's outcome into its cell; returns the record when it FINISHED."""
     seed, record = job.train.seed, latest.get(job.key)
     if record is not None and record.status == "FINISHED":
@@ -129,13 +132,13 @@ def _fill(cell: Cell, job: EvalJob, latest: dict[str, Any]) -> Any:
     return None
 
 
-def _problem(record: Any, what: str) -> str:
+def _problem(record: RunRecord, what: str) -> str:
     if record.status == "FAILED":
         return f"FAILED: {what}{short_error(record.tags.get('error'))}"
     return f"missing: {what}{record.status} run (interrupted; run the suite again to resume)"
 
 
-def _column(threat: Any, records: list[Any]) -> Column:
+def _column(threat: Component, records: list[RunRecord | None]) -> Column:
     """A threat column; its parameters as recorded (the plan's identity when nothing ran yet) and
     what its class declares (kind, threat model, gradient-free)."""
     recorded = next((r.params for r in records if r is not None and r.params), None)
@@ -146,9 +149,9 @@ def _column(threat: Any, records: list[Any]) -> Column:
                   cls.display(threat.config))
 
 
-def _facts(records: list[Any]) -> dict[str, str]:
+def _facts(records: list[RunRecord]) -> dict[str, str]:
     """Test episodes per seed, episode-set hashes, devices and code versions of the finished runs."""
-    def values(get: Any) -> str:
+    def values(get: Callable[[RunRecord], str | int]) -> str:
         found = {get(r) for r in records}
         return ", ".join(str(v) for v in sorted(found)) or "none"
 
@@ -161,7 +164,7 @@ def _facts(records: list[Any]) -> dict[str, str]:
                                      lambda r: r.tags.get("threat_label", ""))}
 
 
-def _per_label(records: list[Any], get: Any) -> str:
+def _per_label(records: list[RunRecord], get: Callable[[RunRecord], str]) -> str:
     """``label: a, b; label2: c`` over the records (the code fingerprints behind each row)."""
     grouped: dict[str, set[str]] = {}
     for record in records:

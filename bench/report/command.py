@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bench.config import load_suite, shipped_suites
 from bench.errors import BenchError
@@ -20,6 +20,9 @@ from bench.report.model import FILES, FORMATS
 
 if TYPE_CHECKING:
     from bench.report.compare import Options
+    from bench.report.model import Report
+    from bench.tracking import Tracker
+    from bench.tracking.records import RunRecord
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +58,7 @@ def command_line(args: argparse.Namespace) -> str:
     return " ".join(shlex.quote(str(p)) for p in parts)
 
 
-def gather(tracker: Any) -> list[Any]:
+def gather(tracker: Tracker) -> list[RunRecord]:
     """Eval records plus the runs that explain missing cells: failed or interrupted train runs
     and interrupted eval runs (their eval jobs have no FINISHED or FAILED record)."""
     from bench.tracking import RunRecord
@@ -78,7 +81,7 @@ def out_folder(args: argparse.Namespace) -> Path:
     return (project_folder("reports") or Path(args.out)) if args.out == "reports" else Path(args.out)
 
 
-def _one(name: str, args: argparse.Namespace, filters: Filters, options: Options) -> Any:
+def _one(name: str, args: argparse.Namespace, filters: Filters, options: Options) -> Report | None:
     """Report one suite; returns its `Report`, or None when the store has no runs of it."""
     from bench.report.cells import planned_jobs
     from bench.report.leaderboard import build_report, write_report

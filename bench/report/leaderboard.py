@@ -10,7 +10,7 @@ files whole.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bench.config import Suite
 from bench.published import parse_published
@@ -25,10 +25,13 @@ from bench.report.tables import render_latex, render_markdown
 from bench.report.text import slug
 from bench.selection import Selection
 
+if TYPE_CHECKING:  # plain data; importing bench.tracking at run time would import mlflow
+    from bench.tracking.records import RunRecord
+
 RENDER = {"md": render_markdown, "latex": render_latex, "csv": render_csv, "json": render_json, "html": render_html}
 
 
-def build_report(suite: Suite, records: list[Any], command: str, uri: str, filters: Filters | None = None,
+def build_report(suite: Suite, records: list[RunRecord], command: str, uri: str, filters: Filters | None = None,
                  options: Options | None = None, plots: bool = True, selection: Selection | None = None) -> Report:
     """Analyse a suite's records into a `Report` (figures included when ``plots``)."""
     filters, options = filters or Filters(), options or Options()

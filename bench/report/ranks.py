@@ -14,13 +14,16 @@ a result.
 from __future__ import annotations
 
 from itertools import combinations
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bench.report.model import SettingData
 from bench.report.pairing import Options, pair
 from bench.stats import holm
+
+if TYPE_CHECKING:  # compare imports this module
+    from bench.report.compare import CellResult
 
 
 def column_ranks(data: SettingData, finished: set[str], column: str, options: Options) -> dict[str, int]:
@@ -37,7 +40,8 @@ def column_ranks(data: SettingData, finished: set[str], column: str, options: Op
     return {label: 1 + count for label, count in better.items()}
 
 
-def table_ranks(data: SettingData, cells: dict[tuple[str, str], Any], options: Options) -> dict[tuple[str, str], int]:
+def table_ranks(data: SettingData, cells: dict[tuple[str, str], CellResult],
+                options: Options) -> dict[tuple[str, str], int]:
     """``(row label, column label) -> rank`` for every column; ``cells`` are the shown
     `CellResult`s (a row has a rank where its cell has an interval)."""
     out: dict[tuple[str, str], int] = {}

@@ -85,7 +85,7 @@ def attack_views(table: TableResult, slug: str, title: str, row_title: dict[str,
         shown = [c for c in columns if c.threat_model == model and c.kind in ("attack", "worst-case")]
         if len([c for c in shown if c.kind == "attack"]) < 2:
             continue
-        rows = []
+        rows: list[tuple[str, tuple[Entry, ...]]] = []
         for label, _ in table.data.rows:
             rank = mean_rank(table.ranks, label, [c.label for c in shown if c.kind == "attack"])
             rows.append((row_title[label], (*((label, c.label) for c in shown),
