@@ -15,25 +15,26 @@ def cosine_similarities(queries: torch.Tensor, support: torch.Tensor, eps: float
     return F.normalize(queries, dim=-1, eps=eps) @ F.normalize(support, dim=-1, eps=eps).t()
 
 
-def matching_attention(queries: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
-    """Attention ``a(x_hat, x_i) = softmax_i cos(f(x_hat), g(x_i))`` (Vinyals et al. 2016, eq. 2).
+def matching_attention(queries: torch.Tensor, support: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """Attention ``a(x_hat, x_i) = softmax_i(scale * cos(f(x_hat), g(x_i)))`` (Vinyals et al.
+    2016, eq. 2, where ``scale`` is 1; see `matchingnet` for why the default there is not).
 
     Returns:
         ``(M, N)``, each row a distribution over the support set.
     """
-    return cosine_similarities(queries, support).softmax(dim=-1)
+    return (scale * cosine_similarities(queries, support)).softmax(dim=-1)
 
 
 def matching_log_probs(queries: torch.Tensor, support: torch.Tensor, support_y: torch.Tensor,
-                       way: int) -> torch.Tensor:
+                       way: int, scale: float = 1.0) -> torch.Tensor:
     """Log of the attention-weighted label distribution ``sum_i a(x_hat, x_i) y_i`` (eq. 1).
 
     These are valid logits: ``log_softmax`` of a log-distribution is the identity, so
     cross-entropy on them is the paper's negative log-likelihood. ``(M, D), (N, D), (N,) -> (M, W)``.
     """
-    probabilities = matching_attention(queries, support) @ F.one_hot(support_y, way).to(queries.dtype)
-    # Every class has a support sample and cosine attention is bounded below by e^-2 / N, so the
-    # clamp never binds on real inputs; it only keeps log() finite on degenerate ones.
+    probabilities = matching_attention(queries, support, scale) @ F.one_hot(support_y, way).to(queries.dtype)
+    # Every class has a support sample and cosine attention is bounded below by e^(-2 scale) / N,
+    # so the clamp never binds on real inputs; it only keeps log() finite on degenerate ones.
     return probabilities.clamp_min(torch.finfo(probabilities.dtype).tiny).log()
 
 

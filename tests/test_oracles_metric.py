@@ -52,25 +52,27 @@ def test_matching_attention_sums_to_one_over_the_support_set() -> None:
     torch.testing.assert_close(attention.sum(-1), torch.ones(7))
 
 
-def hand_matching_logits(query: list[float], support: list[list[float]], labels: list[int], way: int) -> list[float]:
-    """Vinyals et al. (2016) eq. 1-2 with Python floats: log sum_i softmax_i(cos) * y_i."""
+def hand_matching_logits(query: list[float], support: list[list[float]], labels: list[int], way: int,
+                         scale: float) -> list[float]:
+    """Vinyals et al. (2016) eq. 1-2 with Python floats: log sum_i softmax_i(scale * cos) * y_i."""
     def cos(a: list[float], b: list[float]) -> float:
         dot = sum(x * y for x, y in zip(a, b, strict=True))
         return dot / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
 
-    weights = [math.exp(cos(query, s)) for s in support]
+    weights = [math.exp(scale * cos(query, s)) for s in support]
     total = sum(weights)
     return [math.log(sum(w for w, y in zip(weights, labels, strict=True) if y == c) / total) for c in range(way)]
 
 
-def test_matching_logits_equal_a_hand_computation_on_an_identity_backbone() -> None:
+@pytest.mark.parametrize("scale", [1.0, 10.0])  # the paper's attention, and the default
+def test_matching_logits_equal_a_hand_computation_on_an_identity_backbone(scale: float) -> None:
     gen = generator(1)
     support_x, query_x = images(gen, 6, dtype=torch.float64), images(gen, 3, dtype=torch.float64)
     support_y = torch.tensor([0, 1, 2, 0, 1, 2])
-    baseline = MatchingNet(MatchingNetConfig(), Identity(4).double(), 3, CPU)
+    baseline = MatchingNet(MatchingNetConfig(scale=scale), Identity(4).double(), 3, CPU)
     logits = baseline.adapt(support_x, support_y)(query_x)
-    expected = [hand_matching_logits(q.flatten().tolist(), support_x.flatten(1).tolist(), support_y.tolist(), 3)
-                for q in query_x]
+    expected = [hand_matching_logits(q.flatten().tolist(), support_x.flatten(1).tolist(), support_y.tolist(), 3,
+                                     scale) for q in query_x]
     torch.testing.assert_close(logits, torch.tensor(expected, dtype=torch.float64))
     torch.testing.assert_close(logits.exp().sum(-1), torch.ones(3, dtype=torch.float64))
 
