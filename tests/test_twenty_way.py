@@ -13,7 +13,7 @@ import pytest
 from bench.cli import main
 from bench.registry import BASELINES
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # 14 baselines trained in turn
 WAY, CHANCE = 20, 1 / 20
 
 SUITE = """
