@@ -67,3 +67,26 @@ def test_the_best_validation_step_is_selected_and_the_curve_kept(tmp_path: Path,
     assert steps == [2, 4, 6]
     best = max(result.validation, key=lambda point: point[1])  # the first of equals wins
     assert result.selection == "best_val" and result.selected_step == best[0]
+
+
+def test_mlflow_keeps_the_validation_curve_and_the_report_names_the_checkpoint(
+        tmp_path: Path, glyphs, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from bench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    jobs(tmp_path, "protonet")
+    assert main(["run", "protocol.yaml", "--device", "cpu", "--no-progress"]) == 0
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("protocol").experiment_id])
+    train = next(r for r in runs if r.data.tags["bench.kind"] == "train")
+    curve = client.get_metric_history(train.info.run_id, "val_accuracy_pct")
+    assert [m.step for m in curve] == [2, 4, 6]
+    best = max(curve, key=lambda m: (m.value, -m.step)).step
+    assert train.data.tags["bench.selection"] == "best_val" and train.data.tags["bench.selected_step"] == str(best)
+    assert main(["report", "protocol.yaml", "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "protocol" / "leaderboard.md").read_text()
+    assert f"protonet: best_val@{best}" in text
+    assert not list((tmp_path / "bench-resume").glob("*.pt"))  # recorded: the state is gone

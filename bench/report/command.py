@@ -64,14 +64,22 @@ def gather(tracker: Tracker) -> list[RunRecord]:
     from bench.tracking import RunRecord
     from bench.tracking.records import short_tags
 
+    from bench.report.cells import SELECTED
+
     runs = tracker.runs()
-    extra = []
+    extra, selected = [], {}
     for run in runs:
         tags = short_tags(run)
         kind, status = tags.get("kind"), run.info.status
         if (kind == "train" and status in ("FAILED", "KILLED")) or (kind == "eval" and status == "KILLED"):
             extra.append(RunRecord(run.info.run_id, status, tags, {}, {}, []))
-    return extra + tracker.records(runs)
+        if kind == "train" and status == "FINISHED" and tags.get("selection"):
+            selected[tags.get("job_key", "")] = f"{tags['selection']}@{tags.get('selected_step', '?')}"
+    records = tracker.records(runs)
+    for record in records:  # which checkpoint each evaluation used, from its train run
+        if record.tags.get("train_key") in selected:
+            record.tags[SELECTED] = selected[record.tags["train_key"]]
+    return extra + records
 
 
 def out_folder(args: argparse.Namespace) -> Path:
