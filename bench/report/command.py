@@ -61,10 +61,9 @@ def command_line(args: argparse.Namespace) -> str:
 def gather(tracker: Tracker) -> list[RunRecord]:
     """Eval records plus the runs that explain missing cells: failed or interrupted train runs
     and interrupted eval runs (their eval jobs have no FINISHED or FAILED record)."""
+    from bench.report.cells import SELECTED
     from bench.tracking import RunRecord
     from bench.tracking.records import short_tags
-
-    from bench.report.cells import SELECTED
 
     runs = tracker.runs()
     extra, selected = [], {}
