@@ -52,7 +52,8 @@ def record_train(tracker: Tracker, suite: Suite, job: TrainJob, result: TrainRes
             "stopped_early": "" if result.stopped_early is None else str(result.stopped_early)}
     run_id = tracker.start(job.name, tags, start_time=times[0] if times else None)
     tracker.log(run_id, params=job_params(job), metrics={"device_seconds": result.seconds,
-                                                         "selected_step": result.selected_step})
+                                                         "selected_step": result.selected_step,
+                                                         "validation_seconds": result.validation_seconds})
     tracker.log_curve(run_id, result.curve)
     tracker.log_points(run_id, VALIDATION_METRIC, [(step, 100 * acc) for step, acc in result.validation])
     tracker.log_file(run_id, CHECKPOINT, result.checkpoint)

@@ -50,6 +50,7 @@ class TrainResult:
     selected_step: int = 0
     selection: str = "last"
     stopped_early: int | None = None
+    validation_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ def execute_train(job: TrainJob, device: str, on_step: Callable[[int, int], None
     picked = job.variant.train.select == "best_val" and done.best_step is not None
     return TrainResult(job.key, done.curve, checkpoint_bytes(baseline, job), seconds,
                        device_name(torch.device(device)), dataset.content_hash, done.validation,
-                       done.best_step if picked else done.step, "best_val" if picked else "last", done.stopped_early)
+                       done.best_step if picked else done.step, "best_val" if picked else "last", done.stopped_early,
+                       done.validation_seconds)
 
 
 def checkpoint_bytes(baseline: Baseline, job: TrainJob) -> bytes:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +50,8 @@ class Progress:
         step: meta-updates done. curve: per-update scalars. validation: ``(step, accuracy)``
             pairs. best_step, best_accuracy, best_state: the best validation so far (state on
             the CPU). since_best: validations since it. stopped_early: the step training stopped
-            at for lack of improvement, else None.
+            at for lack of improvement, else None. validation_seconds: time spent validating
+            (its share of the job is the cost of selection; never part of a result).
     """
 
     step: int = 0
@@ -60,6 +62,7 @@ class Progress:
     best_state: dict[str, Any] | None = None
     since_best: int = 0
     stopped_early: int | None = None
+    validation_seconds: float = 0.0
 
 
 def validation_episodes(job: TrainJob, dataset: ImageDataset) -> EpisodeSet | None:
@@ -128,7 +131,9 @@ class Trainer:
     def _validate(self) -> None:
         p = self.progress
         assert self.val is not None
+        start = time.perf_counter()
         accuracy = validate(self.baseline, self.val)
+        p.validation_seconds += time.perf_counter() - start
         p.validation.append((p.step, accuracy))
         if accuracy > p.best_accuracy:
             p.best_step, p.best_accuracy, p.since_best = p.step, accuracy, 0
