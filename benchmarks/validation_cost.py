@@ -40,11 +40,10 @@ def main() -> None:
         jobs = make_plan(load_suite(str(path))).train_jobs
     for job in jobs:
         result = execute_train(job, "cpu")
-        budget = job.variant.train
+        budget, share = job.variant.train, 100 * result.validation_seconds / result.seconds
         print(f"{job.variant.baseline.label:12} {args.steps} meta-updates x {budget.meta_batch} episodes, "
-              f"validation every {budget.validate_every} on {budget.val_episodes} episodes: job {result.seconds:6.1f} s, "
-              f"validation {result.validation_seconds:5.1f} s = {100 * result.validation_seconds / result.seconds:4.1f}%",
-              flush=True)
+              f"validation every {budget.validate_every} on {budget.val_episodes} episodes: "
+              f"job {result.seconds:6.1f} s, validation {result.validation_seconds:5.1f} s = {share:4.1f}%", flush=True)
 
 
 if __name__ == "__main__":
