@@ -16,7 +16,8 @@ training way, and their predictions range over that many classes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -43,6 +44,7 @@ class TrainedBaseline:
     suite: Suite
     baseline: Baseline
     dataset: ImageDataset
+    by_way: dict[int, Baseline] = field(default_factory=dict)  # any-way baselines, per support way
 
     def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor) -> TaskModel:
         """The task model adapted on a support set ``(W * K, C, H, W)``, labels ``(W * K,)``."""
@@ -52,7 +54,19 @@ class TrainedBaseline:
                              f"training); adapt it on support sets of at most {self.baseline.n_way} classes, "
                              f"or use a metric baseline (any way)")
         device = self.baseline.device
-        return self.baseline.adapt(support_x.to(device), support_y.to(device))
+        return self._for_way(way).adapt(support_x.to(device), support_y.to(device))
+
+    def _for_way(self, way: int) -> Baseline:
+        """The trained weights in a baseline built for ``way`` classes: an any-way baseline sizes
+        what it builds from the support set (ProtoNet's prototypes) by its ``n_way``."""
+        if not self.baseline.any_way or way == self.baseline.n_way:
+            return self.baseline
+        if way not in self.by_way:
+            job = dataclasses.replace(self.job, data=dataclasses.replace(self.job.data, way=way))
+            other = build_baseline(job, self.dataset, self.baseline.device)
+            other.load_state_dict(self.baseline.state_dict())
+            self.by_way[way] = other
+        return self.by_way[way]
 
     def classify(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor) -> torch.Tensor:
         """Predicted labels ``(N,)`` of ``query_x (N, C, H, W)`` after adapting on the support set."""

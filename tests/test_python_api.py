@@ -89,3 +89,21 @@ def test_support_outliers_on_user_episodes_uses_their_own_outliers_or_warns(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(model.evaluate(entry, own)) == 2
+
+
+def test_an_any_way_baseline_predicts_only_the_classes_of_a_narrower_support_set(
+        tmp_path: Path, glyphs, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.api import load_trained
+    from bench.registry import BASELINES
+
+    any_way = [name for name in BASELINES.names() if BASELINES.get(name).any_way]
+    assert "protonet" in any_way
+    _suite(tmp_path, monkeypatch, ", ".join(any_way))
+    assert main(["run", "t.yaml", "--device", "cpu", "--no-progress"]) == 0
+    for name in any_way:
+        model = load_trained("t.yaml", name)
+        e = model.test_episodes(1)[0]
+        two = e.support_y < 2
+        predicted = model.classify(e.support_x[two], e.support_y[two], e.query_x)
+        assert set(predicted.tolist()) <= {0, 1}, name
+        assert model.baseline.n_way == 5  # the trained baseline itself is left as it was
