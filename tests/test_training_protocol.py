@@ -90,3 +90,13 @@ def test_mlflow_keeps_the_validation_curve_and_the_report_names_the_checkpoint(
     text = (tmp_path / "out" / "protocol" / "leaderboard.md").read_text()
     assert f"protonet: best_val@{best}" in text
     assert not list((tmp_path / "bench-resume").glob("*.pt"))  # recorded: the state is gone
+
+
+def test_the_report_says_whether_validation_plateaued() -> None:
+    from bench.report.command import checkpoint_text
+
+    assert checkpoint_text({"selection": "best_val", "selected_step": "1200", "stopped_early": "1700"}, "3000") \
+        == "best_val@1200 (stopped early at 1700)"
+    assert checkpoint_text({"selection": "best_val", "selected_step": "3000", "stopped_early": ""}, "3000") \
+        == "best_val@3000 (no plateau within 3000)"
+    assert checkpoint_text({"selection": "last", "selected_step": "1000", "stopped_early": ""}, "1000") == "last@1000"
