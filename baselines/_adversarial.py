@@ -41,6 +41,7 @@ class AdversarialMAML(Baseline):
     """
 
     backbone_defaults = {"bn_stats": "batch"}
+    counters = ("updates",)  # seeds the training attacks: part of the resumable state
 
     def __init__(self, config: Any, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         super().__init__(config, backbone, n_way, device)

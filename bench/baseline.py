@@ -61,6 +61,9 @@ class Baseline(ABC):
         any_way: True when the model handles episodes of any way (a metric head built from the
             support set); False when a head is sized by the evaluation way ``n_way`` (the MAML
             family's linear layer), so validation refuses a different training way.
+        counters: names of integer attributes that change during training (ADML's update
+            count, which seeds its attacks); `state_dict` saves them, so a resumed job goes on
+            exactly where it stopped. Tensors belong in modules, never in plain attributes.
     """
 
     name: ClassVar[str]
@@ -70,6 +73,7 @@ class Baseline(ABC):
     backbone_defaults: ClassVar[dict[str, Any]] = {}
     transductive: ClassVar[bool] = False
     any_way: ClassVar[bool] = False
+    counters: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         self.config = config
@@ -85,15 +89,25 @@ class Baseline(ABC):
         """A new task model for the support set ``(way * shot, C, H, W)``, ``(way * shot,)``."""
 
     def state_dict(self) -> dict[str, Any]:
-        """Every module and optimiser attribute, by attribute name (checkpoints and resume)."""
-        return {key: value.state_dict() for key, value in _stateful(self).items()}
+        """Every module, optimiser and scheduler attribute, by attribute name, and the declared
+        ``counters`` (checkpoints and resume)."""
+        state: dict[str, Any] = {key: value.state_dict() for key, value in _stateful(self).items()}
+        if self.counters:
+            state[COUNTERS] = {name: int(getattr(self, name)) for name in self.counters}
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         stateful = _stateful(self)
-        if set(state) != set(stateful):
-            raise ValueError(f"checkpoint has {sorted(state)}, this baseline has {sorted(stateful)}")
+        expected = set(stateful) | ({COUNTERS} if self.counters else set())
+        if set(state) != expected:
+            raise ValueError(f"checkpoint has {sorted(state)}, this baseline has {sorted(expected)}")
         for key, value in stateful.items():
             value.load_state_dict(state[key])
+        for name, value in state.get(COUNTERS, {}).items():
+            setattr(self, name, value)
+
+
+COUNTERS = "counters"  # the state_dict entry of the declared integer attributes
 
 
 def _stateful(obj: object) -> dict[str, Any]:

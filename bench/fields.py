@@ -11,6 +11,8 @@ component, so a new hyperparameter never needs new validation code. Vocabulary (
   (APGD's ``eps`` while ``norm`` is ``Linf``; an L2 radius is no fraction of 255).
 * ``dataset``: the value names a registered data set (domain shift's target).
 * ``adversarial``: read only by adversarial training (labels of natural variants ignore it).
+* ``identity``: False for a setting that cannot change a result (how often a resumable state is
+  written): it stays out of job keys and labels.
 
 A number without bounds must still be finite and >= 0: every rate, radius, count and weight in
 the catalogue is, and NaN or infinity always means a typo (``1e999``) or a broken suite.
@@ -56,6 +58,17 @@ def dataset_name(default: str) -> Any:
 def adversarial_only(default: Any, **meta: Any) -> Any:
     """A training setting read only when adversarial training is on (``meta``: its bounds)."""
     return dataclasses.field(default=default, metadata={**meta, "adversarial": True})
+
+
+def not_identity(default: Any, **meta: Any) -> Any:
+    """A setting that cannot change a result (``meta``: its bounds): left out of job keys."""
+    return dataclasses.field(default=default, metadata={**meta, "identity": False})
+
+
+def identity_fields(config: Any) -> dict[str, Any]:
+    """``dataclasses.asdict(config)`` without the fields declared `not_identity`."""
+    return {f.name: v for f in dataclasses.fields(config) if f.metadata.get("identity", True)
+            for v in [dataclasses.asdict(config)[f.name]]}
 
 
 def metadata(config_cls: type, name: str) -> Mapping[str, Any]:

@@ -35,7 +35,7 @@ BOOKKEEPING = ("bench.cli", "bench.commands", "bench.config", "bench.params", "b
                "bench.tracking", "bench.recording", "bench.report", "bench.scheduler", "bench.progress",
                "bench.errors", "bench.environment", "bench.scaffold", "bench.fingerprint", "bench.fields",
                "bench.labels", "bench.suite_types", "bench.suite_parse", "bench.suite_checks", "bench.suite_yaml",
-               "bench.step_progress")
+               "bench.step_progress", "bench.stopping", "bench.resume_state")
 ENTRY = "bench.worker"
 
 

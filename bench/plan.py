@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.config import BaselineVariant, Component, DataSetting, Suite
+from bench.fields import identity_fields
 from bench.seeding import derive_seed
 
 
@@ -70,7 +71,7 @@ def train_identity(variant: BaselineVariant, data: DataSetting, seed: int) -> di
         # that names the same variant differently reuse its runs.
         "baseline": component_identity(variant.baseline),
         "backbone": component_identity(variant.backbone),
-        "train": dataclasses.asdict(variant.train),
+        "train": identity_fields(variant.train),
         "data": dataclasses.asdict(data),
         "seed": seed,
     }

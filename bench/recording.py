@@ -42,12 +42,20 @@ def eval_tags(suite: Suite, job: EvalJob) -> dict[str, str]:
 Times = tuple[int, int] | None  # the job's real (start, end) in ms, as MLflow shows a run's duration
 
 
+VALIDATION_METRIC = "val_accuracy_pct"  # the validation curve, by meta-update
+
+
 def record_train(tracker: Tracker, suite: Suite, job: TrainJob, result: TrainResult, times: Times = None) -> str:
     """A FINISHED train run with params, curve, checkpoint and resolved config."""
-    tags = {**train_tags(suite, job), "device": result.device, "data_hash": result.data_hash}
+    tags = {**train_tags(suite, job), "device": result.device, "data_hash": result.data_hash,
+            "selection": result.selection, "selected_step": str(result.selected_step),
+            "stopped_early": "" if result.stopped_early is None else str(result.stopped_early)}
     run_id = tracker.start(job.name, tags, start_time=times[0] if times else None)
-    tracker.log(run_id, params=job_params(job), metrics={"device_seconds": result.seconds})
+    tracker.log(run_id, params=job_params(job), metrics={"device_seconds": result.seconds,
+                                                         "selected_step": result.selected_step,
+                                                         "validation_seconds": result.validation_seconds})
     tracker.log_curve(run_id, result.curve)
+    tracker.log_points(run_id, VALIDATION_METRIC, [(step, 100 * acc) for step, acc in result.validation])
     tracker.log_file(run_id, CHECKPOINT, result.checkpoint)
     tracker.log_file(run_id, "config.json", json.dumps(job.identity, indent=1, sort_keys=True).encode())
     tracker.end(run_id, end_time=times[1] if times else None)

@@ -22,20 +22,18 @@ from bench.backbones import build_backbone
 from bench.baseline import Baseline
 from bench.config import Suite
 from bench.data.dataset import ImageDataset
-from bench.data.episodes import Episode, EpisodeSampler, EpisodeSet, fixed_episodes
+from bench.data.episodes import Episode, EpisodeSet, fixed_episodes
 from bench.data.transform import match_format
 from bench.environment import device_name
 from bench.errors import BenchError
 from bench.evaluate import evaluate_threat, threat_seeds
 from bench.plan import EvalJob, TrainJob, component_identity, episode_seed, stable_key
 from bench.registry import BASELINES, DATASETS, THREATS
-from bench.seeding import derive_seed, generator, torch_rng
+from bench.resume_state import ResumeFile
+from bench.seeding import derive_seed, torch_rng
 from bench.threats.attacks import training_attack
 from bench.threats.base import target_dataset
-
-
-class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or infinite."""
+from bench.training import Trainer
 
 
 @dataclass(frozen=True)
@@ -48,6 +46,11 @@ class TrainResult:
     seconds: float
     device: str
     data_hash: str
+    validation: list[tuple[int, float]] = dataclasses.field(default_factory=list)
+    selected_step: int = 0
+    selection: str = "last"
+    stopped_early: int | None = None
+    validation_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -93,36 +96,28 @@ def adversarial_queries(baseline: Baseline, episodes: list[Episode], job: TrainJ
     return out
 
 
-def train(baseline: Baseline, job: TrainJob, dataset: ImageDataset,
-          on_step: Callable[[int, int], None] | None = None) -> list[dict[str, float]]:
-    """Meta-train for ``job.variant.train.steps`` updates; returns the per-step scalars.
-    ``on_step(done, total)`` follows each update (the progress display; never the numbers)."""
-    budget = job.variant.train
-    sampler = EpisodeSampler(dataset, "train", budget.way or job.data.way, job.data.shot, job.data.query)
-    episode_stream = generator(job.seed_for("train-episodes"))
-    curve = []
-    for step in range(budget.steps):
-        episodes = sampler.sample(episode_stream, budget.meta_batch)
-        if budget.adversarial != "none":
-            episodes = adversarial_queries(baseline, episodes, job, step)
-        scalars = baseline.train_step(episodes)
-        if any(v != v or abs(v) == float("inf") for v in scalars.values()):
-            raise TrainingDiverged(f"step {step}: {scalars}; lower the learning rate")
-        curve.append(scalars)
-        if on_step is not None:
-            on_step(step + 1, budget.steps)
-    return curve
+def training_attack_for(job: TrainJob) -> Callable[[Baseline, list[Episode], int], list[Episode]] | None:
+    """Adversarial querying's query attack for ``job``, or None for natural training."""
+    if job.variant.train.adversarial == "none":
+        return None
+    return lambda baseline, episodes, step: adversarial_queries(baseline, episodes, job, step)
 
 
-def execute_train(job: TrainJob, device: str, on_step: Callable[[int, int], None] | None = None) -> TrainResult:
-    """Train one job from scratch and return its checkpoint and training curve."""
+def execute_train(job: TrainJob, device: str, on_step: Callable[[int, int], None] | None = None,
+                  resume: ResumeFile | None = None, should_stop: Callable[[], None] = lambda: None) -> TrainResult:
+    """Train one job (from its resumable state where ``resume`` holds one) and return its
+    selected checkpoint, training curve and validation history."""
     dataset = load_dataset(job.data.name, job.data.image_size, device)
     start = time.perf_counter()
     baseline = build_baseline(job, dataset, torch.device(device))
-    curve = train(baseline, job, dataset, on_step)
+    trainer = Trainer(baseline, job, dataset, training_attack_for(job), resume, on_step, should_stop)
+    done = trainer.run()
     seconds = time.perf_counter() - start
-    return TrainResult(job.key, curve, checkpoint_bytes(baseline, job), seconds,
-                       device_name(torch.device(device)), dataset.content_hash)
+    picked = job.variant.train.select == "best_val" and done.best_step is not None
+    return TrainResult(job.key, done.curve, checkpoint_bytes(baseline, job), seconds,
+                       device_name(torch.device(device)), dataset.content_hash, done.validation,
+                       done.best_step if picked else done.step, "best_val" if picked else "last", done.stopped_early,
+                       done.validation_seconds)
 
 
 def checkpoint_bytes(baseline: Baseline, job: TrainJob) -> bytes:

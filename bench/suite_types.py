@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bench.fields import adversarial_only, count
+from bench.fields import adversarial_only, count, not_identity
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,14 @@ class TrainSettings:
             adversarial querying (Goldblum et al. 2020), a generic option for every baseline.
         adv_eps, adv_alpha, adv_steps: that attack's radius, step and steps (AQ used PGD-7,
             8/255, 2/255 for training). Both attacks are L-inf, so radius and step are pixels.
+        validate_every: meta-updates between two evaluations on the fixed validation episodes
+            (0: never). val_episodes: how many (the data set's val split, hashed like the
+            test episodes). select: the checkpoint kept, the best on validation (Snell et al.
+            2017 stop early on it; Antoniou et al. 2019 keep the best validation models) or
+            the last. patience: validations without improvement before training stops
+            (0: never stops early).
+        checkpoint_every: meta-updates between two resumable states (0: none); not part of a
+            job's identity, as resuming gives the same bits.
     """
 
     steps: int = count(1000)
@@ -50,6 +58,11 @@ class TrainSettings:
     adv_eps: float = adversarial_only(8 / 255, pixels=True, min=0)
     adv_alpha: float = adversarial_only(2 / 255, pixels=True, min=0)
     adv_steps: int = adversarial_only(7, min=1)
+    validate_every: int = count(100, minimum=0)
+    val_episodes: int = count(50)
+    select: Literal["best_val", "last"] = "best_val"
+    patience: int = count(0, minimum=0)
+    checkpoint_every: int = not_identity(100, min=0)
 
 
 @dataclass(frozen=True)

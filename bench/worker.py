@@ -17,8 +17,10 @@ from dataclasses import dataclass
 
 import torch
 
+from bench import stopping
 from bench.config import Suite
 from bench.plan import EvalJob, TrainJob
+from bench.resume_state import ResumeFile
 from bench.runner import EvalResult, TrainResult, execute_eval, execute_train, load_dataset
 from bench.seeding import set_deterministic
 from bench.step_progress import StepReporter
@@ -40,6 +42,7 @@ def configure(threads: int, env: dict[str, str] | None = None, watch_parent: boo
     is fixed per job, never derived from the number of workers.
     """
     os.environ.update(env or {})
+    stopping.note_signals()  # whatever the parent shell left: stop at a meta-update, state saved
     set_deterministic(threads)
     keep_freed_memory()
     if watch_parent:
@@ -87,10 +90,13 @@ def preload(datasets: list[tuple[str, int]], device: str) -> None:
         load_dataset(name, image_size, device)
 
 
-def run_train(job: TrainJob, steps_dir: str | None, device: str) -> TrainResult | Failure:
-    """Train ``job``; its progress goes to ``steps_dir`` (`bench.step_progress`) where that exists."""
+def run_train(job: TrainJob, steps_dir: str | None, resume_path: str | None, device: str) -> TrainResult | Failure:
+    """Train ``job``, resuming from ``resume_path`` where a state is there (`bench.resume_state`);
+    its progress goes to ``steps_dir`` (`bench.step_progress`). A SIGINT or SIGTERM noted by
+    `bench.stopping` stops it at the next meta-update, its state saved."""
+    resume = ResumeFile(resume_path) if resume_path else None
     try:
-        return execute_train(job, device, StepReporter(steps_dir, job.key))
+        return execute_train(job, device, StepReporter(steps_dir, job.key), resume, stopping.check)
     except Exception as exc:  # noqa: BLE001 - recorded as a FAILED run by the driver
         return _failure(job.key, exc)
 

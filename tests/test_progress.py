@@ -161,7 +161,7 @@ def test_a_train_job_reports_its_steps_through_the_worker_entry_point(plan) -> N
     files.open()
     try:
         job = plan.train_jobs[0]
-        result = run_train(job, files.directory, "cpu")
+        result = run_train(job, files.directory, None, "cpu")
         assert len(result.curve) == 2 and files.read(job.key) == (2, 2)
     finally:
         files.close()

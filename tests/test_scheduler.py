@@ -147,6 +147,40 @@ def test_a_signal_stops_the_run_cleanly_whatever_the_child_inherited(workdir: Pa
     assert process.returncode == code, err_text
     assert "interrupted" in err_text and "Traceback" not in err_text
     assert statuses("sqlite:///mlflow.db").get("RUNNING", 0) == 0
+    assert list((workdir / "bench-resume").glob("*.pt")), "the training in progress left no resumable state"
+
+
+def wait_for_state(folder: Path, process: subprocess.Popen, newer_than: float = 0.0, timeout: float = 240) -> None:
+    """Until a resumable state newer than ``newer_than`` (mtime) exists in ``folder``."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and process.poll() is None:
+        if any(p.stat().st_mtime > newer_than for p in folder.glob("*.pt")):
+            return
+        time.sleep(0.05)
+    raise AssertionError("no resumable state was written before the process ended or timed out")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_training_killed_at_three_moments_resumes_to_the_uninterrupted_result(workdir: Path, children: list,
+                                                                              workers: str) -> None:
+    long = SUITE.replace("steps: 3, meta_batch: 1", "steps: 60, meta_batch: 1, checkpoint_every: 5")
+    suite = write(workdir, long)
+    assert main(["run", str(suite), "--no-progress", "--tracking-uri", "sqlite:///reference.db"]) == 0
+    reference = per_episode("sqlite:///reference.db")
+    uri, states = "sqlite:///mlflow.db", workdir / "bench-resume"
+    Tracker(uri, "sched")
+    moments = [lambda p: wait_for_state(states, p),  # mid-training, at its first state
+               lambda p: wait_for_state(states, p, newer_than=max(f.stat().st_mtime for f in states.glob("*.pt"))),
+               lambda p: wait_for_runs(uri, 1, p)]  # again at once, then after the first train run
+    for moment in moments:
+        process = bench_process("run", str(suite), "--no-progress", "--workers", workers)
+        children.append(process)
+        moment(process)
+        kill_group(process)
+    assert main(["run", str(suite), "--no-progress"]) == 0
+    assert per_episode(uri) == reference  # bitwise: the same floats, episode by episode
+    assert statuses(uri).get("RUNNING", 0) == 0 and not list(states.glob("*.pt"))
 
 
 class Failing(Baseline):
@@ -199,7 +233,8 @@ def test_a_failing_job_is_isolated_recorded_and_retried(workdir: Path, failing_r
                                                         capsys: pytest.CaptureFixture) -> None:
     suite = write(workdir, SUITE.replace("[protonet, maml]", "[protonet, {name: failing, params: {mode: nan}}, "
                                          "{name: failing, params: {succeed_on_attempt: 2}, label: flaky}]")
-                  .replace("threats: [clean, {name: fgsm, params: {eps: 4/255}}, ", "threats: [clean, "))
+                  .replace("threats: [clean, {name: fgsm, params: {eps: 4/255}}, ", "threats: [clean, ")
+                  .replace("meta_batch: 1}", "meta_batch: 1, validate_every: 0}"))  # its adapt raises
     status = main(["run", str(suite), "--no-progress", "--workers", "1", "--retries", "1"])
     out, err = capsys.readouterr()
     assert status == 1

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # plain data; importing bench.tracking at run time would impo
     from bench.tracking.records import RunRecord
 
 PARAM_PREFIX = "threat.config."
+SELECTED = "train_selected"  # on eval records (`bench.report.command.gather`): best_val@300, last@1000
 
 
 def job_tags(job: EvalJob) -> dict[str, str]:
@@ -161,7 +162,8 @@ def _facts(records: list[RunRecord]) -> dict[str, str]:
             "code": values(lambda r: r.tags.get("code_version", "unknown")),
             "fingerprints": _per_label(records, lambda r: r.tags.get("fingerprint") or "none"),
             "kept_stale": _per_label([r for r in records if r.tags.get("kept_stale")],
-                                     lambda r: r.tags.get("threat_label", ""))}
+                                     lambda r: r.tags.get("threat_label", "")),
+            "checkpoints": _per_label([r for r in records if r.tags.get(SELECTED)], lambda r: r.tags[SELECTED])}
 
 
 def _per_label(records: list[RunRecord], get: Callable[[RunRecord], str]) -> str:

@@ -61,17 +61,35 @@ def command_line(args: argparse.Namespace) -> str:
 def gather(tracker: Tracker) -> list[RunRecord]:
     """Eval records plus the runs that explain missing cells: failed or interrupted train runs
     and interrupted eval runs (their eval jobs have no FINISHED or FAILED record)."""
+    from bench.report.cells import SELECTED
     from bench.tracking import RunRecord
     from bench.tracking.records import short_tags
 
     runs = tracker.runs()
-    extra = []
+    extra, selected = [], {}
     for run in runs:
         tags = short_tags(run)
         kind, status = tags.get("kind"), run.info.status
         if (kind == "train" and status in ("FAILED", "KILLED")) or (kind == "eval" and status == "KILLED"):
             extra.append(RunRecord(run.info.run_id, status, tags, {}, {}, []))
-    return extra + tracker.records(runs)
+        if kind == "train" and status == "FINISHED" and tags.get("selection"):
+            selected[tags.get("job_key", "")] = checkpoint_text(tags, run.data.params.get("train.steps", "?"))
+    records = tracker.records(runs)
+    for record in records:  # which checkpoint each evaluation used, from its train run
+        if record.tags.get("train_key") in selected:
+            record.tags[SELECTED] = selected[record.tags["train_key"]]
+    return extra + records
+
+
+def checkpoint_text(tags: dict[str, str], steps: str) -> str:
+    """``best_val@1200 (stopped early at 1700)``, ``best_val@3000 (no plateau within 3000)``,
+    ``last@1000``: which weights a train run kept, and whether its validation plateaued."""
+    text = f"{tags['selection']}@{tags.get('selected_step', '?')}"
+    if tags.get("stopped_early"):
+        return f"{text} (stopped early at {tags['stopped_early']})"
+    if tags["selection"] == "best_val" and tags.get("selected_step") == steps:
+        return f"{text} (no plateau within {steps})"
+    return text
 
 
 def out_folder(args: argparse.Namespace) -> Path:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench import stopping
 from bench.config import Suite, data_needed
 from bench.plan import Plan, make_plan
 from bench.progress import Progress
 from bench.recording import results_columns
 from bench.registry import DATASETS
-from bench.scheduler import stopping
 from bench.scheduler.backend import Backend
 from bench.scheduler.dag import Driver, JobOutcome, summary
 from bench.scheduler.resume import ResumeOptions

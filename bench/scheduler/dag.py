@@ -15,12 +15,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import worker
+from bench import stopping, worker
+from bench.fingerprint import train_fingerprint
 from bench.plan import EvalJob, Plan, TrainJob
 from bench.progress import Live, Progress, Quiet
 from bench.recording import eval_tags, record_eval, record_failure, record_train, train_tags
+from bench.resume_state import ResumeFile, state_folder
 from bench.runner import TrainResult
-from bench.scheduler import stopping
 from bench.scheduler.backend import Backend
 from bench.scheduler.board import JobBoard
 from bench.scheduler.resume import Decision, ResumeOptions, decide
@@ -171,8 +172,8 @@ class Driver:
             self.live.refresh()
 
     def _submit(self, task: Task) -> None:
-        args = (task.job, self.steps.directory) if isinstance(task.job, TrainJob) else \
-            (task.job, self.plan.suite, task.checkpoint)
+        args = (task.job, self.steps.directory, str(self._resume_file(task.job).path)) \
+            if isinstance(task.job, TrainJob) else (task.job, self.plan.suite, task.checkpoint)
         fn = worker.run_train if isinstance(task.job, TrainJob) else worker.run_eval
         self.board.start(task.job, self.backend.next_slot())
         self.started[task.job.key] = now_ms()  # the run's real start time in MLflow
@@ -192,8 +193,13 @@ class Driver:
         else:
             self._evaluated(task, result)
 
+    def _resume_file(self, job: TrainJob) -> ResumeFile:
+        """Where ``job`` keeps its resumable state (`bench.resume_state`)."""
+        return ResumeFile.for_job(state_folder(self.tracker.uri), job.key, train_fingerprint(job).digest)
+
     def _trained(self, job: TrainJob, result: TrainResult, where: str) -> None:
         run_id = record_train(self.tracker, self.plan.suite, job, result, self.times)
+        self._resume_file(job).delete()  # recorded: the state is not needed any more
         outcome = self.outcomes[job.key]
         outcome.trained, outcome.seconds, outcome.device = True, result.seconds, f"{result.device} [{where}]"
         tasks = [Task(e, checkpoint=result.checkpoint, parent=run_id) for e in self.todo[job.key]]

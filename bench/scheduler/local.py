@@ -12,10 +12,13 @@ out of memory) fails its job and is replaced; the other slots keep working.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import multiprocessing
+import os
+import signal
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -45,6 +48,9 @@ def start_worker(threads: int, env: dict[str, str]) -> None:
     BASELINES.names()
 
 
+STOP_GRACE_SECONDS = 30.0  # for a stopped train job to reach its next meta-update and save
+
+
 class InlineExecutor(Executor):
     """Runs each submitted call immediately in this process."""
 
@@ -68,6 +74,7 @@ class LocalBackend:
         self.capacity = len(slots)
         self.inline = len(slots) == 1  # jobs run in the caller's thread (and nothing forks)
         self.free = list(range(len(slots)))
+        self.running: dict[int, Future] = {}  # slot -> its job in flight
         self.executors: dict[int, Executor] = {}
         if len(slots) == 1:
             configure(slots[0].threads)
@@ -100,6 +107,7 @@ class LocalBackend:
         except BaseException:
             self.free.append(index)
             raise
+        self.running[index] = future
         future.add_done_callback(functools.partial(self._release, index))
         return future, slot.label
 
@@ -111,6 +119,7 @@ class LocalBackend:
             return self._executor(index).submit(fn, *args)
 
     def _release(self, index: int, future: Future) -> None:
+        self.running.pop(index, None)
         if future.exception() is not None and not isinstance(self.executors.get(index), InlineExecutor):
             # A crashed worker leaves a broken pool: start a fresh process for this slot.
             self.executors.pop(index).shutdown(wait=False, cancel_futures=True)
@@ -118,9 +127,18 @@ class LocalBackend:
         self.free.sort()
 
     def shutdown(self, kill: bool = False) -> None:
+        """Release the workers; ``kill``: SIGTERM them first, so each running train job saves its
+        resumable state at its next meta-update (`bench.stopping`), then, after at most
+        `STOP_GRACE_SECONDS` for the running jobs to return, end them."""
+        processes = [p for e in self.executors.values() if isinstance(e, ProcessPoolExecutor)
+                     for p in list(getattr(e, "_processes", {}).values())]
+        if kill and processes:
+            for process in processes:
+                with contextlib.suppress(OSError):
+                    os.kill(process.pid, signal.SIGTERM)
+            wait(self.running.values(), timeout=STOP_GRACE_SECONDS)
+            for process in processes:
+                process.kill()
         for executor in self.executors.values():
-            if kill and isinstance(executor, ProcessPoolExecutor):
-                for process in list(getattr(executor, "_processes", {}).values()):
-                    process.kill()
             executor.shutdown(wait=not kill, cancel_futures=True)
         self.executors.clear()

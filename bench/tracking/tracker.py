@@ -172,6 +172,14 @@ class Tracker:
             self._writer().log_batch(run_id, metrics=metrics[i:i + 1000])
 
     @retried
+    def log_points(self, run_id: str, key: str, points: list[tuple[int, float]]) -> None:
+        """One metric's history at the given steps (the validation curve)."""
+        now = now_ms()
+        metrics = [Metric(key, float(value), now, step) for step, value in points]
+        for i in range(0, len(metrics), 1000):
+            self._writer().log_batch(run_id, metrics=metrics[i:i + 1000])
+
+    @retried
     def log_file(self, run_id: str, name: str, content: bytes) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name

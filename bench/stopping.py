@@ -53,6 +53,15 @@ def handled() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def note_signals() -> None:
+    """In a worker process: SIGINT and SIGTERM are recorded for `check` for the rest of its life
+    (a forked worker inherits the driver's handlers; a spawned one, or a Ray worker, does not)."""
+    if threading.current_thread() is threading.main_thread():
+        _received.clear()
+        for sig in EXIT_CODES:
+            signal.signal(sig, _note)
+
+
 def check() -> None:
     """Raise `Stopped` if a signal arrived since `handled` began."""
     if _received:

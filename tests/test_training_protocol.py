@@ -1,0 +1,102 @@
+"""The training protocol (issue 14): validation-based selection and resumable training.
+
+Every baseline, stopped at a meta-update (as SIGTERM/SIGINT stop it) and started again from its
+resumable state, ends with the checkpoint of an uninterrupted run, bit for bit; the validation
+curve is kept and the best-validation step selected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.config import load_suite
+from bench.plan import make_plan
+from bench.registry import BASELINES
+from bench.resume_state import ResumeFile
+from bench.runner import execute_train
+
+SUITE = """
+name: protocol
+datasets: [{{name: glyphs, way: 3, shot: 1, query: 2}}]
+train: {{steps: 6, meta_batch: 1, validate_every: 2, val_episodes: 3, checkpoint_every: 2}}
+eval: {{episodes: 2}}
+baselines: [{baselines}]
+backbone: {{name: conv4, params: {{hidden: 8}}}}
+threats: [clean]
+"""
+
+
+def jobs(tmp_path: Path, baselines: str) -> list:
+    (tmp_path / "protocol.yaml").write_text(SUITE.format(baselines=baselines))
+    return make_plan(load_suite(str(tmp_path / "protocol.yaml"))).train_jobs
+
+
+class StopAt:
+    """``should_stop`` that interrupts training before meta-update ``step`` (as `Stopped` does)."""
+
+    def __init__(self, step: int) -> None:
+        self.step, self.calls = step, 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+        if self.calls == self.step + 1:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES.names()))
+def test_a_stopped_job_resumes_to_the_uninterrupted_checkpoint_bit_for_bit(name: str, tmp_path: Path,
+                                                                           glyphs) -> None:
+    (job,) = jobs(tmp_path, name)
+    reference = execute_train(job, "cpu")
+    state = ResumeFile(tmp_path / "state.pt")
+    for stop in (1, 3):  # stopped twice in a row, between states and right after one
+        with pytest.raises(KeyboardInterrupt):
+            execute_train(job, "cpu", resume=state, should_stop=StopAt(stop))
+        assert state.path.is_file()
+    resumed = execute_train(job, "cpu", resume=state)
+    assert resumed.checkpoint == reference.checkpoint
+    assert resumed.curve == reference.curve and resumed.validation == reference.validation
+
+
+def test_the_best_validation_step_is_selected_and_the_curve_kept(tmp_path: Path, glyphs) -> None:
+    (job,) = jobs(tmp_path, "protonet")
+    result = execute_train(job, "cpu")
+    steps = [step for step, _ in result.validation]
+    assert steps == [2, 4, 6]
+    best = max(result.validation, key=lambda point: point[1])  # the first of equals wins
+    assert result.selection == "best_val" and result.selected_step == best[0]
+
+
+def test_mlflow_keeps_the_validation_curve_and_the_report_names_the_checkpoint(
+        tmp_path: Path, glyphs, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from bench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    jobs(tmp_path, "protonet")
+    assert main(["run", "protocol.yaml", "--device", "cpu", "--no-progress"]) == 0
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("protocol").experiment_id])
+    train = next(r for r in runs if r.data.tags["bench.kind"] == "train")
+    curve = client.get_metric_history(train.info.run_id, "val_accuracy_pct")
+    assert [m.step for m in curve] == [2, 4, 6]
+    best = max(curve, key=lambda m: (m.value, -m.step)).step
+    assert train.data.tags["bench.selection"] == "best_val" and train.data.tags["bench.selected_step"] == str(best)
+    assert main(["report", "protocol.yaml", "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "protocol" / "leaderboard.md").read_text()
+    assert f"protonet: best_val@{best}" in text
+    assert not list((tmp_path / "bench-resume").glob("*.pt"))  # recorded: the state is gone
+
+
+def test_the_report_says_whether_validation_plateaued() -> None:
+    from bench.report.command import checkpoint_text
+
+    assert checkpoint_text({"selection": "best_val", "selected_step": "1200", "stopped_early": "1700"}, "3000") \
+        == "best_val@1200 (stopped early at 1700)"
+    assert checkpoint_text({"selection": "best_val", "selected_step": "3000", "stopped_early": ""}, "3000") \
+        == "best_val@3000 (no plateau within 3000)"
+    assert checkpoint_text({"selection": "last", "selected_step": "1000", "stopped_early": ""}, "1000") == "last@1000"
