@@ -8,13 +8,25 @@ the baseline, so two baselines also face the same attack random starts and corru
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
 
 from bench.baseline import Baseline
-from bench.data.episodes import EpisodeSet
+from bench.data.episodes import Episode, EpisodeSet
 from bench.seeding import derive_seed
 from bench.threats.base import Threat
+
+
+class Episodes(Protocol):
+    """What `evaluate_threat` reads from an episode set: `EpisodeSet`, or the Python API's
+    list of a caller's own episodes (`bench.api`)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Episode: ...
+
+    def with_outliers(self, index: int, seed: int) -> Episode: ...
 
 
 def threat_seeds(root: int, episodes: EpisodeSet, threat_key: str) -> list[int]:
@@ -22,7 +34,7 @@ def threat_seeds(root: int, episodes: EpisodeSet, threat_key: str) -> list[int]:
     return [derive_seed(root, episodes.hash, threat_key, i) for i in range(len(episodes))]
 
 
-def evaluate_threat(baseline: Baseline, episodes: EpisodeSet, threat: Threat, seeds: list[int],
+def evaluate_threat(baseline: Baseline, episodes: Episodes, threat: Threat, seeds: list[int],
                     on_episode: Callable[[], None] | None = None) -> list[float]:
     """Accuracy of ``baseline`` under ``threat`` on each episode: ``len(episodes)`` floats."""
     hits, sizes = [], []

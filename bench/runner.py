@@ -113,11 +113,12 @@ def execute_train(job: TrainJob, device: str, on_step: Callable[[int, int], None
     trainer = Trainer(baseline, job, dataset, training_attack_for(job), resume, on_step, should_stop)
     done = trainer.run()
     seconds = time.perf_counter() - start
-    picked = job.variant.train.select == "best_val" and done.best_step is not None
+    # best_val falls back to the last weights where no validation ran (validate_every: 0).
+    best = done.best_step if job.variant.train.select == "best_val" else None
     return TrainResult(job.key, done.curve, checkpoint_bytes(baseline, job), seconds,
                        device_name(torch.device(device)), dataset.content_hash, done.validation,
-                       done.best_step if picked else done.step, "best_val" if picked else "last", done.stopped_early,
-                       done.validation_seconds)
+                       done.step if best is None else best, "last" if best is None else "best_val",
+                       done.stopped_early, done.validation_seconds)
 
 
 def checkpoint_bytes(baseline: Baseline, job: TrainJob) -> bytes:
