@@ -90,13 +90,50 @@ def test_mlflow_keeps_the_validation_curve_and_the_report_names_the_checkpoint(
     text = (tmp_path / "out" / "protocol" / "leaderboard.md").read_text()
     assert f"protonet: best_val@{best}" in text
     assert not list((tmp_path / "bench-resume").glob("*.pt"))  # recorded: the state is gone
+    (figure,) = (tmp_path / "out" / "protocol" / "plots").glob("*-validation.svg")
+    assert f"plots/{figure.name}" in (tmp_path / "out" / "protocol" / "leaderboard.html").read_text()
+    drawn = report_curves(tmp_path)["protonet"][0]
+    assert drawn.points == tuple((m.step, m.value) for m in curve) and drawn.selected == best
+
+
+def report_curves(tmp_path: Path) -> dict:
+    """The validation curves the report draws, read back from the store as `bench report` does."""
+    from bench.report.cells import collect
+    from bench.report.command import gather
+    from bench.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "protocol", create=False)
+    (setting,) = collect(load_suite(str(tmp_path / "protocol.yaml")), gather(tracker)).settings
+    return setting.validation
+
+
+def test_the_validation_figure_draws_each_seed_and_stars_the_kept_checkpoint() -> None:
+    from bench.report.plot_draw import plot_style
+    from bench.report.plot_validation import validation_figure
+    from bench.report.validation import ValidationCurve, decode, encode
+
+    points = ((50, 40.0), (100, 62.5), (150, 61.0))
+    assert decode(encode(points)) == points
+    rows = {"ProtoNet": {0: ValidationCurve(points, 100), 1: ValidationCurve(points[:2], None)}}
+    with plot_style():
+        axes = validation_figure(rows, 20.0).axes[0]
+    lines = [(list(line.get_xdata()), list(line.get_ydata()), line.get_marker()) for line in axes.get_lines()]
+    assert ([50, 100, 150], [40.0, 62.5, 61.0], "None") in lines and ([50, 100], [40.0, 62.5], "None") in lines
+    assert [(x, y) for x, y, marker in lines if marker == "*"] == [([100], [62.5])]  # seed 1 kept its last weights
 
 
 def test_the_report_says_whether_validation_plateaued() -> None:
     from bench.report.command import checkpoint_text
 
-    assert checkpoint_text({"selection": "best_val", "selected_step": "1200", "stopped_early": "1700"}, "3000") \
+    steps, patience = {"train.steps": "3000", "train.patience": "4"}, {"train.patience": "0"}
+    assert checkpoint_text({"selection": "best_val", "selected_step": "1200", "stopped_early": "1700"}, steps) \
         == "best_val@1200 (stopped early at 1700)"
-    assert checkpoint_text({"selection": "best_val", "selected_step": "3000", "stopped_early": ""}, "3000") \
-        == "best_val@3000 (no plateau within 3000)"
-    assert checkpoint_text({"selection": "last", "selected_step": "1000", "stopped_early": ""}, "1000") == "last@1000"
+    assert checkpoint_text({"selection": "best_val", "selected_step": "2900", "stopped_early": ""}, steps) \
+        == "best_val@2900 (no plateau within 3000)"  # early stopping on, cap reached first
+    no_stopping = {**steps, **patience}
+    assert checkpoint_text({"selection": "best_val", "selected_step": "3000", "stopped_early": ""}, no_stopping) \
+        == "best_val@3000 (no plateau within 3000)"  # still improving at the cap
+    assert checkpoint_text({"selection": "best_val", "selected_step": "2000", "stopped_early": ""}, no_stopping) \
+        == "best_val@2000"
+    assert checkpoint_text({"selection": "last", "selected_step": "1000", "stopped_early": ""},
+                           {"train.steps": "1000"}) == "last@1000"

@@ -22,6 +22,7 @@ from bench.registry import THREATS
 from bench.report.aggregate import add_aggregates
 from bench.report.filters import Filters, NoMatchingJobs
 from bench.report.model import Cell, Collected, Column, SettingData
+from bench.report.validation import curves_by_row
 from bench.selection import Selection, select
 from bench.tags import flatten, identity_tags, job_params
 
@@ -103,7 +104,7 @@ def _setting(data: DataSetting, jobs: list[EvalJob], latest: dict[str, RunRecord
             finished.append(record)
     columns = [_column(t, [latest.get(j.key) for j in jobs if j.threat == t]) for t in threats]
     columns += add_aggregates(columns, cells, [label for label, _ in rows], seeds)
-    return SettingData(data, rows, columns, cells, seeds, _facts(finished))
+    return SettingData(data, rows, columns, cells, seeds, _facts(finished), curves_by_row(finished))
 
 
 def _claim(owners: dict[tuple[str, str, int], str], place: tuple[str, str, int], job: EvalJob) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bench.config import load_suite, shipped_suites
 from bench.errors import BenchError
@@ -60,34 +60,50 @@ def command_line(args: argparse.Namespace) -> str:
 
 def gather(tracker: Tracker) -> list[RunRecord]:
     """Eval records plus the runs that explain missing cells: failed or interrupted train runs
-    and interrupted eval runs (their eval jobs have no FINISHED or FAILED record)."""
-    from bench.report.cells import SELECTED
+    and interrupted eval runs (their eval jobs have no FINISHED or FAILED record). Each eval
+    record also carries what its train run kept (`train_facts`)."""
     from bench.tracking import RunRecord
     from bench.tracking.records import short_tags
 
     runs = tracker.runs()
-    extra, selected = [], {}
+    extra, trained = [], {}
     for run in runs:
         tags = short_tags(run)
         kind, status = tags.get("kind"), run.info.status
         if (kind == "train" and status in ("FAILED", "KILLED")) or (kind == "eval" and status == "KILLED"):
             extra.append(RunRecord(run.info.run_id, status, tags, {}, {}, []))
         if kind == "train" and status == "FINISHED" and tags.get("selection"):
-            selected[tags.get("job_key", "")] = checkpoint_text(tags, run.data.params.get("train.steps", "?"))
+            trained[tags.get("job_key", "")] = train_facts(tracker, run, tags)
     records = tracker.records(runs)
-    for record in records:  # which checkpoint each evaluation used, from its train run
-        if record.tags.get("train_key") in selected:
-            record.tags[SELECTED] = selected[record.tags["train_key"]]
+    for record in records:
+        record.tags.update(trained.get(record.tags.get("train_key", ""), {}))
     return extra + records
 
 
-def checkpoint_text(tags: dict[str, str], steps: str) -> str:
+def train_facts(tracker: Tracker, run: Any, tags: dict[str, str]) -> dict[str, str]:
+    """The train run's checkpoint (`checkpoint_text`), validation curve and selected step, as
+    the tags `bench.report.cells` and `bench.report.validation` read on its eval records."""
+    from bench.recording import VALIDATION_METRIC
+    from bench.report.cells import SELECTED
+    from bench.report.validation import CURVE, SELECTED_STEP, encode
+
+    seconds = run.data.metrics.get("device_seconds")
+    text = checkpoint_text(tags, run.data.params)
+    return {SELECTED: text if seconds is None else f"{text}, trained {seconds:.0f} s",
+            CURVE: encode(tracker.history(run.info.run_id, VALIDATION_METRIC)),
+            SELECTED_STEP: tags.get("selected_step", "") if tags.get("selection") == "best_val" else ""}
+
+
+def checkpoint_text(tags: dict[str, str], params: dict[str, str]) -> str:
     """``best_val@1200 (stopped early at 1700)``, ``best_val@3000 (no plateau within 3000)``,
-    ``last@1000``: which weights a train run kept, and whether its validation plateaued."""
+    ``last@1000``: which weights a train run kept, and whether its validation plateaued (had
+    ``train.patience`` validations without a new best) before the step cap."""
     text = f"{tags['selection']}@{tags.get('selected_step', '?')}"
+    steps = params.get("train.steps", "?")
     if tags.get("stopped_early"):
         return f"{text} (stopped early at {tags['stopped_early']})"
-    if tags["selection"] == "best_val" and tags.get("selected_step") == steps:
+    early_stopping = params.get("train.patience", "0") not in ("0", "")
+    if tags["selection"] == "best_val" and (early_stopping or tags.get("selected_step") == steps):
         return f"{text} (no plateau within {steps})"
     return text
 

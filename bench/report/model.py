@@ -13,6 +13,7 @@ from bench.threats.base import ThreatModel
 if TYPE_CHECKING:
     from bench.published import Published
     from bench.report.compare import TableResult
+    from bench.report.validation import ValidationCurve
 
 FILES = {"md": "leaderboard.md", "latex": "leaderboard.tex", "csv": "leaderboard.csv", "json": "leaderboard.json",
          "html": "leaderboard.html"}
@@ -91,6 +92,7 @@ class SettingData:
     cells: dict[tuple[str, str], Cell]
     seeds: tuple[int, ...]
     facts: dict[str, str]
+    validation: dict[str, dict[int, ValidationCurve]] = field(default_factory=dict)  # row -> seed -> curve
 
 
 @dataclass

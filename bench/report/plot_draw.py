@@ -50,7 +50,7 @@ def render(figure: Figure) -> tuple[bytes, bytes]:
     return png.getvalue(), svg.getvalue()
 
 
-def _figure() -> tuple[Figure, Any]:
+def new_figure() -> tuple[Figure, Any]:
     figure = Figure(figsize=(LEFT + WIDTH + GAP, BOTTOM + HEIGHT + TOP))
     FigureCanvasAgg(figure)  # a renderer to measure the legend with
     return figure, figure.subplots()
@@ -60,13 +60,13 @@ def chance_label(chance: float) -> str:
     return f"chance ({chance:.3g}%)"
 
 
-def _limits(values: list[float], chance: float) -> tuple[float, float]:
+def accuracy_limits(values: list[float], chance: float) -> tuple[float, float]:
     """An accuracy range holding the data and the chance line, within [-2, 102]."""
     finite = [v for v in (*values, chance) if math.isfinite(v)]
     return max(min(finite) - 4.0, -2.0), min(max(finite) + 4.0, 102.0)
 
 
-def _legend_outside(figure: Figure, axes: Any, extra: list[Any]) -> None:
+def legend_outside(figure: Figure, axes: Any, extra: list[Any]) -> None:
     """The legend to the right of the axes, the figure widened to hold it."""
     handles, labels = axes.get_legend_handles_labels()
     handles += extra
@@ -111,7 +111,7 @@ def _ticks(axes: Any, ticks: tuple[tuple[float, str], ...]) -> None:
 
 def line_figure(curve: Curve, chance: float, level: float) -> Figure:
     """One line per baseline with its CI as a band, the chance line, the legend outside."""
-    figure, axes = _figure()
+    figure, axes = new_figure()
     values: list[float] = []
     for label, points in curve.lines.items():
         xs = [x for x, _ in points]
@@ -121,12 +121,12 @@ def line_figure(curve: Curve, chance: float, level: float) -> Figure:
         axes.fill_between(xs, low, high, color=line.get_color(), alpha=0.18, linewidth=0)  # NaN bounds: no band
         values += mean + low + high
     axes.axhline(chance, label=chance_label(chance), **CHANCE)
-    axes.set_ylim(*_limits(values, chance))
+    axes.set_ylim(*accuracy_limits(values, chance))
     scale = _x_scale(axes, curve.ticks)  # before the ticks: a new scale resets them
     _ticks(axes, curve.ticks)
     axes.set(xlabel=curve.xlabel + scale, ylabel="accuracy (%)", title=curve.title)
     axes.grid(alpha=0.3)
-    _legend_outside(figure, axes, [Patch(facecolor="0.5", alpha=0.3, label=f"{level:.0%} CI")])
+    legend_outside(figure, axes, [Patch(facecolor="0.5", alpha=0.3, label=f"{level:.0%} CI")])
     return figure
 
 
@@ -140,17 +140,17 @@ def scatter_figure(points: list[tuple[str, Interval, Interval]], ylabel: str, ti
                    chance: float) -> Figure:
     """Clean (x) vs robust (y) accuracy, one point with CI bars per baseline; chance on both
     axes and the diagonal robust = clean (no accuracy lost)."""
-    figure, axes = _figure()
+    figure, axes = new_figure()
     values: list[float] = []
     for label, x, y in points:
         axes.errorbar([100 * x.mean], [100 * y.mean], xerr=_bars(x), yerr=_bars(y), marker="o", capsize=3,
                       label=label)
         values += [100 * v for v in (x.mean, x.low, x.high, y.mean, y.low, y.high)]
-    low, high = _limits(values, chance)
+    low, high = accuracy_limits(values, chance)
     axes.axhline(chance, label=chance_label(chance), **CHANCE)
     axes.axvline(chance, **CHANCE)
     axes.plot([low, high], [low, high], color="0.6", linestyle=":", linewidth=1.0, label="robust = clean")
     axes.set(xlim=(low, high), ylim=(low, high), xlabel="clean accuracy (%)", ylabel=ylabel, title=title)
     axes.grid(alpha=0.3)
-    _legend_outside(figure, axes, [])
+    legend_outside(figure, axes, [])
     return figure

@@ -9,7 +9,9 @@
 - ``clean-vs-robust-<norm>-<radius>``: clean vs robust accuracy per baseline at each threat
   model, robust being AutoAttack's worst case over the attacks run there (Croce & Hein 2020;
   `bench.report.aggregate`), or the only attack run there; without attacks
-  ``clean-vs-mean-corruption``.
+  ``clean-vs-mean-corruption``;
+- ``validation``: each train run's validation accuracy by meta-update and the checkpoint kept
+  (`bench.report.plot_validation`), where the runs validated.
 
 Lines have one line per baseline with its 95% CI as a band; every figure has the chance line
 at 100/way %; a family with one x value gives no figure. Drawing and byte stability:
@@ -27,6 +29,7 @@ from bench.report.compare import TableResult
 from bench.report.model import Column, Plot
 from bench.report.plot_data import Curve, attack_curves, radius_token, severity_curves
 from bench.report.plot_draw import line_figure, plot_style, render, scatter_figure
+from bench.report.plot_validation import validation_figure
 from bench.report.text import slug
 from bench.report.views import row_titles
 
@@ -115,7 +118,7 @@ def _scatter(table: TableResult, column: Column, chance: float) -> tuple[str, st
 
 def table_figures(table: TableResult) -> list[tuple[str, str, Figure]]:
     """Every figure of one table as (name, caption, figure), in a fixed order: eps, steps,
-    severity, clean vs robust."""
+    severity, clean vs robust, validation."""
     stem, level = slug(table.data.setting), table.options.level
     chance = 100 / table.data.setting.way
     out = []
@@ -126,7 +129,21 @@ def table_figures(table: TableResult) -> list[tuple[str, str, Figure]]:
         for column in robust_columns(table.data.columns):
             if (scatter := _scatter(table, column, chance)) is not None:
                 out.append((f"{stem}-{scatter[0]}", scatter[1], scatter[2]))
+        if (validation := _validation(table, chance)) is not None:
+            out.append((f"{stem}-validation", *validation))
     return out
+
+
+def _validation(table: TableResult, chance: float) -> tuple[str, Figure] | None:
+    """The validation curves of the table's train runs, where any validated."""
+    titles, curves = row_titles(table), table.data.validation
+    rows = {titles[label]: seeds for label, _ in table.data.rows
+            if (seeds := {s: c for s, c in curves.get(label, {}).items() if c.points})}
+    if not rows:
+        return None
+    caption = ("Validation accuracy during meta-training, one line per seed; a star marks the checkpoint "
+               "evaluated (the best validation accuracy); a line ending before its step cap stopped early")
+    return caption, validation_figure(rows, chance)
 
 
 def table_plots(table: TableResult) -> list[Plot]:

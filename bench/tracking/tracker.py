@@ -180,6 +180,12 @@ class Tracker:
             self._writer().log_batch(run_id, metrics=metrics[i:i + 1000])
 
     @retried
+    def history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        """One metric's recorded ``(step, value)`` points, in step order (the validation curve)."""
+        assert self.client is not None
+        return sorted((int(m.step), float(m.value)) for m in self.client.get_metric_history(run_id, key))
+
+    @retried
     def log_file(self, run_id: str, name: str, content: bytes) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
