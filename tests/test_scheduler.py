@@ -161,9 +161,13 @@ def wait_for_state(folder: Path, process: subprocess.Popen, newer_than: float = 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("backend", [("--workers", "1"), ("--workers", "2"), ("--backend", "ray", "--workers", "2")],
+                         ids=["local-1", "local-2", "ray"])
 def test_training_killed_at_three_moments_resumes_to_the_uninterrupted_result(workdir: Path, children: list,
-                                                                              workers: str) -> None:
+                                                                              backend: tuple[str, ...]) -> None:
+    if "ray" in backend:
+        pytest.importorskip("ray")
     long = SUITE.replace("steps: 3, meta_batch: 1", "steps: 60, meta_batch: 1, checkpoint_every: 5")
     suite = write(workdir, long)
     assert main(["run", str(suite), "--no-progress", "--tracking-uri", "sqlite:///reference.db"]) == 0
@@ -174,11 +178,13 @@ def test_training_killed_at_three_moments_resumes_to_the_uninterrupted_result(wo
                lambda p: wait_for_state(states, p, newer_than=max(f.stat().st_mtime for f in states.glob("*.pt"))),
                lambda p: wait_for_runs(uri, 1, p)]  # again at once, then after the first train run
     for moment in moments:
-        process = bench_process("run", str(suite), "--no-progress", "--workers", workers)
+        process = bench_process("run", str(suite), "--no-progress", *backend)
         children.append(process)
         moment(process)
         kill_group(process)
-    assert main(["run", str(suite), "--no-progress"]) == 0
+    final = bench_process("run", str(suite), "--no-progress", *backend)  # resumes with the same backend
+    children.append(final)
+    assert final.wait(timeout=600) == 0
     assert per_episode(uri) == reference  # bitwise: the same floats, episode by episode
     assert statuses(uri).get("RUNNING", 0) == 0 and not list(states.glob("*.pt"))
 
