@@ -7,10 +7,12 @@ Stages (each in its own process, with its own time limit, so one hang cannot eat
 2. ``pytest -m gpu``: a tiny suite on CUDA with two workers sharing the GPU, and two runs giving
    identical per-episode accuracies (`tests/test_gpu.py`);
 3. ``benchmarks/bench_maml.py``: MAML meta-step, loop vs `torch.func.vmap` on CUDA;
-4. ``benchmarks/bench_corruptions.py``: corruptions batched on the device vs per image.
+4. ``benchmarks/bench_corruptions.py``: corruptions batched on the device vs per image;
+5. ``benchmarks/step_time.py``: each reference suite's meta-update times on the GPU and the
+   training time they imply (the block ``--write`` puts into the suite headers).
 
 On a machine without CUDA every stage that needs it is skipped and says so, and the check
-still exits 0 (it runs in CI that way). Budget: under 8 minutes on one GPU.
+still exits 0 (it runs in CI that way). Budget: under 10 minutes on one GPU.
 Run: ``python -m benchmarks.device_check [--out device_check.json]``.
 """
 
@@ -24,11 +26,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_SUITES = ("omniglot", "miniimagenet", "cifarfs", "fc100", "aq-miniimagenet")
 STAGES = [  # name, command, time limit (s), needs CUDA
     ("gpu tests", [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "tests/test_gpu.py"], 180, True),
     ("maml vmap vs loop", [sys.executable, "benchmarks/bench_maml.py", "--rounds", "3", "--no-memory"], 120, True),
     ("corruptions batched vs per image", [sys.executable, "benchmarks/bench_corruptions.py", "--images", "200",
                                           "--repeats", "2"], 90, True),
+    ("reference suite step times", [sys.executable, "-m", "benchmarks.step_time", *REFERENCE_SUITES], 180, True),
 ]
 TAIL = 40  # lines of each stage's output kept in the JSON
 
