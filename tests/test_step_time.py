@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.step_time import BEGIN, END, block, distinct_jobs, measure, stand_in, write_block
 from bench.config import load_suite
 from bench.plan import make_plan
+from benchmarks.step_time import BEGIN, END, block, distinct_jobs, measure, stand_in, write_block
 
 SUITE = """# a suite
 #
