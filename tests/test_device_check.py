@@ -23,6 +23,7 @@ def test_the_device_check_skips_what_needs_cuda_and_writes_its_json(tmp_path: Pa
     figures = json.loads(out.read_text())
     assert figures["environment"]["cuda"] is False
     assert [s["stage"] for s in figures["stages"]] == ["gpu tests", "maml vmap vs loop",
-                                                       "corruptions batched vs per image"]
+                                                       "corruptions batched vs per image",
+                                                       "reference suite step times"]
     assert all(s["skipped"] == "no CUDA device" for s in figures["stages"])
-    assert done.stdout.count("skipped") == 3
+    assert done.stdout.count("skipped") == 4
