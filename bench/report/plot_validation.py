@@ -22,9 +22,12 @@ PALETTE_SIZE = 10  # matplotlib's default cycle; more baselines than this take t
 
 
 def _colours(count: int) -> list[tuple[float, ...]]:
-    name = "tab10" if count <= PALETTE_SIZE else "tab20"
-    palette = matplotlib.colormaps[name]
-    return [tuple(palette(i % palette.N)) for i in range(count)]
+    """tab10, or tab20's dark shades first and then its light ones (tab20 pairs a dark and a
+    light shade of each hue: neighbours in its order would look alike)."""
+    if count <= PALETTE_SIZE:
+        return [tuple(matplotlib.colormaps["tab10"](i)) for i in range(count)]
+    order = [*range(0, 20, 2), *range(1, 20, 2)]
+    return [tuple(matplotlib.colormaps["tab20"](order[i % 20])) for i in range(count)]
 
 
 def validation_figure(rows: dict[str, dict[int, ValidationCurve]], chance: float) -> Figure:
