@@ -88,7 +88,7 @@ def test_mlflow_keeps_the_validation_curve_and_the_report_names_the_checkpoint(
     assert train.data.tags["bench.selection"] == "best_val" and train.data.tags["bench.selected_step"] == str(best)
     assert main(["report", "protocol.yaml", "--out", str(tmp_path / "out")]) == 0
     text = (tmp_path / "out" / "protocol" / "leaderboard.md").read_text()
-    assert f"protonet: best_val@{best}" in text
+    assert f"protonet (seed 0) best_val@{best}" in text
     assert not list((tmp_path / "bench-resume").glob("*.pt"))  # recorded: the state is gone
     (figure,) = (tmp_path / "out" / "protocol" / "plots").glob("*-validation.svg")
     assert f"plots/{figure.name}" in (tmp_path / "out" / "protocol" / "leaderboard.html").read_text()

@@ -164,7 +164,7 @@ def _facts(records: list[RunRecord]) -> dict[str, str]:
             "fingerprints": _per_label(records, lambda r: r.tags.get("fingerprint") or "none"),
             "kept_stale": _per_label([r for r in records if r.tags.get("kept_stale")],
                                      lambda r: r.tags.get("threat_label", "")),
-            "checkpoints": _per_label([r for r in records if r.tags.get(SELECTED)], lambda r: r.tags[SELECTED])}
+            "checkpoints": _per_seed([r for r in records if r.tags.get(SELECTED)], lambda r: r.tags[SELECTED])}
 
 
 def _per_label(records: list[RunRecord], get: Callable[[RunRecord], str]) -> str:
@@ -173,3 +173,10 @@ def _per_label(records: list[RunRecord], get: Callable[[RunRecord], str]) -> str
     for record in records:
         grouped.setdefault(record.tags.get("label", ""), set()).add(str(get(record)))
     return "; ".join(f"{label}: {', '.join(sorted(found))}" for label, found in sorted(grouped.items()))
+
+
+def _per_seed(records: list[RunRecord], get: Callable[[RunRecord], str]) -> str:
+    """``label (seed 0) a; label (seed 1) b``: one value per row and seed (a train run's), in
+    label and seed order (a set per label would merge seeds that happen to agree)."""
+    found = {(r.tags.get("label", ""), int(r.tags.get("seed", "0"))): str(get(r)) for r in records}
+    return "; ".join(f"{label} (seed {seed}) {value}" for (label, seed), value in sorted(found.items()))

@@ -144,7 +144,7 @@ def notes(table: TableResult, published: dict[tuple[str, str], Published]) -> li
     if facts["kept_stale"]:
         lines.append(f"stale results kept by --reuse-stale (made by older code): {facts['kept_stale']}")
     if facts.get("checkpoints"):
-        lines.append(f"checkpoint evaluated (per row: the selection rule and the meta-update it kept, per seed): "
+        lines.append(f"checkpoint evaluated (per row and seed: the selection rule and the meta-update it kept): "
                      f"{facts['checkpoints']}")
     for (label, setting), paper in sorted(published.items()):
         if setting == table.data.setting.label and paper.source:
