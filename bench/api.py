@@ -23,16 +23,16 @@ from typing import Any
 import torch
 
 from bench.baseline import Baseline, TaskModel
-from bench.config import Suite, load_suite
 from bench.data.dataset import ImageDataset
 from bench.data.episodes import Episode, fixed_episodes
 from bench.errors import BenchError
-from bench.evaluate import evaluate_threat
-from bench.params import ParamError, build_config, expand_params
-from bench.plan import TrainJob, make_plan
+from bench.plan.jobs import TrainJob, make_plan
 from bench.registry import THREATS
-from bench.runner import build_baseline, load_checkpoint, load_dataset
+from bench.run.evaluate import evaluate_threat
+from bench.run.runner import build_baseline, load_checkpoint, load_dataset
 from bench.seeding import derive_seed
+from bench.suite.load import Suite, load_suite
+from bench.suite.params import ParamError, build_config, expand_params
 from bench.tracking import CHECKPOINT, Tracker
 
 

@@ -20,8 +20,8 @@ import torch
 
 from bench.data.dataset import ImageDataset
 from bench.data.episodes import EpisodeSampler, fixed_episodes
-from bench.evaluate import evaluate_threat, threat_seeds
 from bench.registry import BASELINES, THREATS
+from bench.run.evaluate import evaluate_threat, threat_seeds
 from bench.seeding import generator
 from bench.testing import make_baseline
 

@@ -19,7 +19,7 @@
     size (``resource.getrusage``) of a fresh subprocess per variant, minus its size before the
     step; CUDA: ``torch.cuda.max_memory_allocated``.
 
-The speed part runs in a process set up as a scheduled job's (`bench.worker.configure`: one
+The speed part runs in a process set up as a scheduled job's (`bench.run.worker.configure`: one
 torch thread by default, deterministic kernels, glibc keeping freed memory), which every
 contender shares. Timings on a shared CPU are noisy: implementations alternate within each
 round and the best round of each counts.
@@ -46,8 +46,8 @@ from torch.func import functional_call
 from baselines.maml import MAML, MAMLConfig
 from bench.backbones import Conv4, Conv4Config
 from bench.data.episodes import Episode
+from bench.run.worker import configure
 from bench.seeding import generator
-from bench.worker import configure
 
 MemoryVariants = ("second order", "second order + checkpointing", "first order", "all tasks at once (old maml.py)")
 

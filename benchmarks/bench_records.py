@@ -51,11 +51,11 @@ def write_suite(folder: Path, runs: int) -> Path:
 
 def fill_store(suite_path: Path, uri: str) -> int:
     """Record every job of the suite with synthetic results; returns the eval runs written."""
-    from bench.config import load_suite
-    from bench.plan import make_plan
-    from bench.recording import record_eval, record_train
-    from bench.runner import EvalResult, TrainResult
+    from bench.plan.jobs import make_plan
+    from bench.run.runner import EvalResult, TrainResult
+    from bench.suite.load import load_suite
     from bench.tracking import Tracker
+    from bench.tracking.recording import record_eval, record_train
 
     suite = load_suite(str(suite_path))
     plan, tracker = make_plan(suite), Tracker(uri, suite.name)
@@ -99,7 +99,7 @@ def measure(folder: Path, runs: int) -> dict[str, float]:
         start = time.perf_counter()
         written = fill_store(suite, uri)
         print(f"wrote {written} eval runs in {time.perf_counter() - start:.0f} s", flush=True)
-    bench = [sys.executable, "-m", "bench.cli"]
+    bench = [sys.executable, "-m", "bench"]
     figures = {"read once": read_once(store)}
     figures["report"] = timed([*bench, "report", str(suite), "--format", "md", "--tracking-uri", uri,
                                "--out", str(folder / "reports")], folder)

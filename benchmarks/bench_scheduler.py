@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.config import load_suite
-from bench.progress import Progress
 from bench.scheduler import RunOptions, run_suite
+from bench.scheduler.progress import Progress
+from bench.suite.load import load_suite
 from bench.tracking import Tracker
 
 SUITE = """

@@ -34,15 +34,15 @@ import torch
 import torch.nn.functional as F
 
 import baselines._common as common
-from bench import worker
 from bench.api import load_trained
 from bench.baseline import TaskModel
-from bench.evaluate import evaluate_threat, threat_seeds
-from bench.plan import component_identity, make_plan, stable_key
+from bench.plan.jobs import component_identity, make_plan, stable_key
 from bench.registry import THREATS
 from bench.report.index import rewrite_block
 from bench.report.tables import markdown_table
-from bench.runner import episode_set
+from bench.run import worker
+from bench.run.evaluate import evaluate_threat, threat_seeds
+from bench.run.runner import episode_set
 from bench.stats import mean_ci
 from bench.tracking import Tracker
 

@@ -1,7 +1,7 @@
 """Meta-update time of each train job of a suite, and the training time its budget implies.
 
 For every distinct (baseline variant, data setting) of a suite's plan (seeds share a job's cost)
-this builds the baseline exactly as a train job does (`bench.runner.build_baseline`) and times
+this builds the baseline exactly as a train job does (`bench.run.runner.build_baseline`) and times
 ``--steps`` meta-updates after ``--warmup`` on the given device. The images are random pixels
 in the data set's shape (channels, size, the train split's class count): a meta-update's cost
 depends on tensor shapes only, so the estimate needs no downloaded data set. Validation adds at
@@ -21,13 +21,13 @@ from pathlib import Path
 
 import torch
 
-from bench.config import load_suite, suite_path
 from bench.data.dataset import ImageDataset
 from bench.data.episodes import EpisodeSampler
-from bench.plan import TrainJob, make_plan
+from bench.plan.jobs import TrainJob, make_plan
 from bench.registry import DATASETS
-from bench.runner import build_baseline
+from bench.run.runner import build_baseline
 from bench.seeding import generator, set_deterministic
+from bench.suite.load import load_suite, suite_path
 
 BEGIN, END = "# BEGIN step-time", "# END step-time"
 PER_EARLY_STOPPING = 10_000  # meta-updates an early-stopping job's time is given for

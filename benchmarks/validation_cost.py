@@ -13,10 +13,10 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from bench.config import load_suite
-from bench.plan import make_plan
-from bench.runner import execute_train
+from bench.plan.jobs import make_plan
+from bench.run.runner import execute_train
 from bench.seeding import set_deterministic
+from bench.suite.load import load_suite
 
 SUITE = """
 name: validation-cost

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.config import shipped_suites
 from bench.report.index import BEGIN, END, figures_block, render_index, written_reports
+from bench.suite.load import shipped_suites
 
 REPO = Path(__file__).resolve().parent.parent
 REPORTS = REPO / "reports"

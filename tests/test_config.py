@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.config import data_needed, load_suite, shipped_suites
 from bench.errors import BenchError
 from bench.fields import FieldError, check_value
-from bench.params import parse_number
 from bench.registry import BACKBONES, BASELINES, THREATS
+from bench.suite.load import data_needed, load_suite, shipped_suites
+from bench.suite.params import parse_number
 from bench.threats.base import target_dataset
 from tests.helpers import VALID_SUITE
 

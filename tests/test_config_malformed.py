@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.config import load_suite
 from bench.errors import BenchError
+from bench.suite.load import load_suite
 from tests.helpers import VALID_SUITE
 
 VALID = VALID_SUITE
@@ -291,7 +291,7 @@ def test_bytes_that_are_not_utf8_are_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text", [BOMB, VALID + "x: " + "[" * 100000 + "]" * 100000 + "\n"], ids=["bomb", "deep"])
 def test_the_cli_refuses_hostile_yaml_without_a_traceback(tmp_path: Path, text: str) -> None:
     path = _write(tmp_path, text)
-    done = subprocess.run([sys.executable, "-m", "bench.cli", "validate", str(path)], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "bench", "validate", str(path)], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and str(path) in done.stderr

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from bench.baseline import Baseline, TaskModel
 from bench.registry import BASELINES, THREATS
-from bench.runner import checkpoint_bytes, load_checkpoint
+from bench.run.runner import checkpoint_bytes, load_checkpoint
 from bench.testing import make_baseline as shared_make_baseline
 from bench.threats.attacks import PGDConfig
 from tests.helpers import QUERY, SIZE, WAY, make_episode
@@ -135,8 +135,8 @@ def test_same_seed_gives_same_logits(name: str) -> None:
 
 
 def test_checkpoint_round_trip(trained: Baseline) -> None:
-    from bench.config import load_suite
-    from bench.plan import make_plan
+    from bench.plan.jobs import make_plan
+    from bench.suite.load import load_suite
 
     job = make_plan(load_suite("smoke")).train_jobs[0]
     restored = make_baseline(type(trained).name, seed=99)

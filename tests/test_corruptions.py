@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.threats import random_fields as rf
 from bench.threats.corruptions import COLOUR_ONLY, CORRUPTIONS, CorruptionError, corrupt, scale_length, size_factor
-from bench.threats.jpeg import jpeg_roundtrip
+from bench.threats.corruptions import random_fields as rf
+from bench.threats.corruptions.jpeg import jpeg_roundtrip
 
 NAMES = sorted(CORRUPTIONS)
 RANDOM = {"gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "glass_blur", "motion_blur",
@@ -149,7 +149,7 @@ def test_colour_only_corruptions_are_declared_on_their_threats() -> None:
 def test_support_query_shift_corrupts_each_side_with_its_own_corruption() -> None:
     from bench.data.episodes import Episode
     from bench.registry import THREATS
-    from bench.threats.corruption_threats import Corruption, image_seeds
+    from bench.threats.corruption import Corruption, image_seeds
 
     x = structured_images(6, 3, 32, seed=4)
     episode = Episode(x[:2], torch.tensor([0, 1]), x[2:], torch.tensor([0, 1, 0, 1]))

@@ -15,9 +15,9 @@ import pytest
 import torch
 from matplotlib import ft2font
 
-from bench.data import glyphs as g
 from bench.data.cache import load_cache, read_manifest, write_cache
 from bench.data.dataset import ImageDataset
+from bench.data.glyphs import source as g
 from bench.errors import DataError
 from bench.registry import DATASETS
 

@@ -187,14 +187,14 @@ def test_commands_that_only_look_write_nothing_and_survive_a_closed_pipe(workdir
 
     suite = _suite(workdir, "look", "[protonet, maml]")
     for args in (["run", suite, "--dry-run"], ["validate", suite], ["list", "threats"]):
-        done = subprocess.run([sys.executable, "-m", "bench.cli", *args], cwd=workdir, capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "bench", *args], cwd=workdir, capture_output=True,
                               text=True, timeout=300)
         assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in workdir.iterdir()) == ["look.yaml"]  # no store, no file
     # 600 seeds: about 150 KB of plan, more than a pipe holds, so the writer meets the closed pipe
     wide = Path(suite).read_text().replace("name: look", "name: look\nseeds: " + str(list(range(600))))
     Path(suite).write_text(wide)
-    reader = subprocess.Popen(f"{sys.executable} -m bench.cli run {suite} --dry-run | head -1", shell=True,
+    reader = subprocess.Popen(f"{sys.executable} -m bench run {suite} --dry-run | head -1", shell=True,
                               cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = reader.communicate(timeout=300)
     assert out.count("\n") == 1 and "Traceback" not in err and "BrokenPipe" not in err, err[-2000:]

@@ -1,10 +1,12 @@
 """The import rules of DESIGN.md, read from the source with `ast` (nothing is imported).
 
 - only `bench/tracking/` imports mlflow; only `bench/threats/` imports torchattacks;
-- nothing outside `bench/report/` imports the report, except the CLI (`bench/cli.py`,
-  `bench/commands.py`);
-- the modules of `bench/` and `baselines/` import each other without a cycle (imports under
-  ``if TYPE_CHECKING:`` are annotations, not imports, and are left out);
+- nothing outside `bench/report/` imports the report, except the CLI (`bench/cli/main.py`,
+  `bench/cli/commands.py`);
+- each stage package of DESIGN's layout imports only the layers below it, ``if
+  TYPE_CHECKING:`` imports included (`LAYERS`);
+- the modules of `bench/` and `baselines/` import each other without a cycle, ``if
+  TYPE_CHECKING:`` imports included (a cycle there is a knot a reader must untie all the same);
 - `benchmarks/` never imports `tests/`.
 """
 
@@ -34,10 +36,12 @@ def _type_checking_only(tree: ast.Module) -> set[int]:
     return lines
 
 
-def imports(path: Path) -> set[str]:
-    """Every module ``path`` imports at run time (absolute names; relative ones resolved)."""
+def imports(path: Path, annotations: bool = False) -> set[str]:
+    """Every module ``path`` imports at run time (absolute names; relative ones resolved),
+    and with ``annotations`` also those under ``if TYPE_CHECKING:``."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    skip, package = _type_checking_only(tree), module_name(path).rpartition(".")[0]
+    skip = set() if annotations else _type_checking_only(tree)
+    package = module_name(path).rpartition(".")[0]
     if path.name == "__init__.py":
         package = module_name(path)
     found: set[str] = set()
@@ -90,7 +94,7 @@ def test_the_rules_can_fail() -> None:
 
 
 def test_only_the_cli_imports_the_report() -> None:
-    allowed = {"bench/cli.py", "bench/commands.py"}
+    allowed = {"bench/cli/main.py", "bench/cli/commands.py"}
     outside = {p for p in importers("bench.report") if not p.startswith(("bench/report/", "benchmarks/"))}
     assert outside - allowed == set()
 
@@ -101,7 +105,63 @@ def test_benchmarks_never_import_tests() -> None:
 
 def _graph() -> dict[str, set[str]]:
     known = {module_name(p): p for p in SOURCES if not p.is_relative_to(ROOT / "benchmarks")}
-    return {name: {m for m in imports(path) if m in known and m != name} for name, path in known.items()}
+    return {name: {m for m in imports(path, annotations=True) if m in known and m != name}
+            for name, path in known.items()}
+
+
+# DESIGN.md "Layout", lowest first. A module may import its own package and any package of a
+# lower layer; packages of one layer (scheduler and report) never import each other. The
+# foundations are the top-level modules and `bench.data`: the baseline contract hands
+# baselines an `Episode` (`bench.data.episodes`), and data sets register through
+# `bench.registry`, so the two are one layer (their modules still may not form a cycle).
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("bench", "bench.data"),
+    ("bench.threats",),
+    ("bench.suite",),
+    ("bench.plan",),
+    ("bench.run",),
+    ("bench.tracking",),
+    ("bench.scheduler", "bench.report"),
+    ("bench.cli", "bench.api"),
+    ("bench.__main__",),
+)
+
+
+def layer_of(module: str) -> tuple[int, str]:
+    """(layer index, package) of a `bench` module: its longest-matching declared package."""
+    matches = [(len(pkg), index, pkg) for index, layer in enumerate(LAYERS) for pkg in layer
+               if module == pkg or module.startswith(pkg + ".")]
+    if not matches:
+        raise AssertionError(f"{module} is in no layer of LAYERS: declare its package there")
+    _, index, package = max(matches)
+    return index, package
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """``importer -> imported`` for each import of a package in the same or a higher layer."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        if not module.startswith("bench"):
+            continue
+        level, package = layer_of(module)
+        for target in sorted(t for t in targets if t.startswith("bench")):
+            target_level, target_package = layer_of(target)
+            same_package = target_package == package and package != "bench"
+            if not same_package and (target_level > level or (target_level == level and level > 0)):
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_each_stage_imports_only_the_layers_below() -> None:
+    assert layer_violations(_graph()) == []
+
+
+def test_the_layer_rule_can_fail() -> None:
+    graph = _graph()
+    graph["bench.run.runner"] = graph["bench.run.runner"] | {"bench.report.views"}
+    graph["bench.report.views"] = graph["bench.report.views"] | {"bench.scheduler.dag"}
+    assert layer_violations(graph) == ["bench.report.views -> bench.scheduler.dag",
+                                       "bench.run.runner -> bench.report.views"]
 
 
 def test_no_import_cycle() -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
+from bench.cli.scaffold import new_baseline
 from bench.errors import BenchError
 from bench.registry import PATH_VARIABLE
-from bench.scaffold import new_baseline
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,7 +28,7 @@ def test_generated_baseline_passes_the_conformance_battery(tmp_path: Path) -> No
     assert result.returncode == 0, result.stdout[-3000:]
     passed = re.search(r"(\d+) passed", result.stdout)
     assert passed and int(passed.group(1)) >= 10, result.stdout[-2000:]  # the whole battery ran
-    listing = subprocess.run([sys.executable, "-m", "bench.cli", "list", "baselines"], env=env,
+    listing = subprocess.run([sys.executable, "-m", "bench", "list", "baselines"], env=env,
                              capture_output=True, text=True, timeout=300)
     assert "my_method" in listing.stdout
 
@@ -47,7 +47,7 @@ def test_two_files_with_one_name_are_an_error_naming_both(tmp_path: Path) -> Non
     clone = (REPO / "baselines" / "protonet.py").read_text()
     (tmp_path / "another.py").write_text(clone)
     env = {**os.environ, PATH_VARIABLE: str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "bench.cli", "list", "baselines"], env=env,
+    result = subprocess.run([sys.executable, "-m", "bench", "list", "baselines"], env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert "protonet.py" in result.stderr and "another.py" in result.stderr

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from bench.config import load_suite
-from bench.evaluate import threat_seeds
-from bench.plan import episode_seed, make_plan, stable_key
+from bench.plan.jobs import episode_seed, make_plan, stable_key
+from bench.run.evaluate import threat_seeds
 from bench.seeding import derive_seed
-from bench.suite_types import DataSetting
+from bench.suite.load import load_suite
+from bench.suite.values import DataSetting
 
 SUITE = """
 name: grid
@@ -79,8 +79,8 @@ class _EpisodeSetStub:
 
 
 # PINNED VALUES. These literals were computed once with the seeding scheme of this commit
-# (`bench.seeding.derive_seed` on numpy's SeedSequence, and the identities that `bench.plan` and
-# `bench.evaluate` pass to it). Every weight initialisation, training-episode stream, test-episode
+# (`bench.seeding.derive_seed` on numpy's SeedSequence, and the identities that `bench.plan.jobs` and
+# `bench.run.evaluate` pass to it). Every weight initialisation, training-episode stream, test-episode
 # set, attack random start and corruption of every run comes from these derivations: changing
 # any of these numbers changes every result, so it must be deliberate, and then every committed
 # report (reports/) has to be re-run from a clean tree before the numbers are updated here.

@@ -8,11 +8,11 @@ import re
 
 import pytest
 
-from bench.config import load_suite
-from bench.plan import make_plan
-from bench.progress import Live, Progress, clip, fit
+from bench.plan.jobs import make_plan
 from bench.scheduler.board import JobBoard
 from bench.scheduler.dag import JobOutcome, summary
+from bench.scheduler.progress import Live, Progress, clip, fit
+from bench.suite.load import load_suite
 
 SUITE = """
 name: tiny
@@ -136,7 +136,7 @@ def test_a_training_job_shows_its_reported_step_and_its_own_pace_sets_the_eta(pl
 
 
 def test_the_step_reporter_writes_at_most_once_a_second_and_always_the_last_step(tmp_path) -> None:
-    from bench.step_progress import StepFiles, StepReporter
+    from bench.run.step_progress import StepFiles, StepReporter
 
     clock, files = Clock(), StepFiles()
     files.open()
@@ -154,8 +154,8 @@ def test_the_step_reporter_writes_at_most_once_a_second_and_always_the_last_step
 
 
 def test_a_train_job_reports_its_steps_through_the_worker_entry_point(plan) -> None:
-    from bench.step_progress import StepFiles
-    from bench.worker import run_train
+    from bench.run.step_progress import StepFiles
+    from bench.run.worker import run_train
 
     files = StepFiles()
     files.open()

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.config import load_suite
-from bench.plan import make_plan
+from bench.plan.jobs import make_plan
+from bench.suite.load import load_suite
 
 termios = pytest.importorskip("termios")
 fcntl = pytest.importorskip("fcntl")

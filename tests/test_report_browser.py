@@ -23,7 +23,7 @@ TAB_BLUE, TAB_ORANGE = (31, 119, 180), (255, 127, 14)  # the first two plot seri
 
 
 def _records(suite) -> list:
-    from bench.plan import make_plan
+    from bench.plan.jobs import make_plan
     from bench.report.cells import flatten
     from bench.tracking import RunRecord
 
@@ -42,8 +42,8 @@ def _records(suite) -> list:
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``leaderboard.html`` of the golden suite, every job finished but one."""
-    from bench.config import load_suite
     from bench.report.leaderboard import build_report, write_report
+    from bench.suite.load import load_suite
 
     folder = tmp_path_factory.mktemp("browser")
     (folder / "golden.yaml").write_text(GOLDEN_SUITE)

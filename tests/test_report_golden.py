@@ -1,7 +1,7 @@
 """Golden files of every report format, rendered from fixture records in a real MLflow store.
 
 The fixture records are written through `bench.tracking.Tracker` with the tags, params,
-metrics and artifacts `bench.runner` writes (train run, nested eval runs, per-episode JSON,
+metrics and artifacts `bench.run.runner` writes (train run, nested eval runs, per-episode JSON,
 FAILED runs with an ``error`` tag), for the planned jobs of a small suite: the 1-shot setting
 fully run with two seeds, three baseline variants and eight threats (one eval run fails); the
 5-shot setting only partly run (seed 0, three threats, one training run fails); and one stale
@@ -42,8 +42,8 @@ UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 
 def _write_eval(tracker, job, parent: str, n: int, episodes: int) -> None:
-    from bench.tags import flatten
     from bench.tracking import PER_EPISODE
+    from bench.tracking.tags import flatten
 
     d, label = job.train.data, job.train.variant.baseline.label
     run = tracker.start(job.name, golden_eval_tags(job), parent=parent)
@@ -61,10 +61,10 @@ def _write_eval(tracker, job, parent: str, n: int, episodes: int) -> None:
 
 def write_store(uri: str, suite_path: Path) -> None:
     """Write the fixture runs of the golden suite's plan into the store at ``uri``."""
-    from bench.config import load_suite
-    from bench.plan import make_plan
-    from bench.tags import flatten
+    from bench.plan.jobs import make_plan
+    from bench.suite.load import load_suite
     from bench.tracking import Tracker
+    from bench.tracking.tags import flatten
 
     suite = load_suite(str(suite_path))
     plan, tracker = make_plan(suite), Tracker(uri, suite.name)
@@ -163,8 +163,8 @@ def test_bad_filters_are_clear_errors(workdir: Path, capsys: pytest.CaptureFixtu
 
 
 def test_all_rebuilds_shipped_suites_and_the_index(workdir: Path) -> None:
-    from bench.config import load_suite, shipped_suites
-    from bench.plan import make_plan
+    from bench.plan.jobs import make_plan
+    from bench.suite.load import load_suite, shipped_suites
     from bench.tracking import Tracker
 
     smoke = load_suite("smoke")  # one finished cell of a shipped suite; the rest must show as missing

@@ -74,13 +74,13 @@ def _accuracies(label: str, job, params: dict[str, str], episodes: int) -> list[
 @pytest.fixture(scope="module")
 def table(tmp_path_factory: pytest.TempPathFactory):
     """The analysed table of the fixture suite, every job finished."""
-    from bench.config import load_suite
-    from bench.plan import make_plan
+    from bench.plan.jobs import make_plan
     from bench.report.cells import collect
     from bench.report.compare import Options, analyse
     from bench.report.filters import Filters
-    from bench.tags import flatten, identity_tags
+    from bench.suite.load import load_suite
     from bench.tracking import RunRecord
+    from bench.tracking.tags import flatten, identity_tags
 
     path = tmp_path_factory.mktemp("plots") / "plots.yaml"
     path.write_text(SUITE)
@@ -96,7 +96,7 @@ def table(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def figures(table) -> dict:
-    from bench.report.plots import table_figures
+    from bench.report.plots.figures import table_figures
 
     return {name: (caption, figure) for name, caption, figure in table_figures(table)}
 
@@ -189,7 +189,7 @@ def test_eps_curves_start_at_clean_accuracy(figures: dict, table) -> None:
 
 
 def test_svg_text_and_bytes_are_stable(table, tmp_path: Path) -> None:
-    from bench.report.plots import table_plots
+    from bench.report.plots.figures import table_plots
 
     first, second = table_plots(table), table_plots(table)
     assert [(p.name, p.png, p.svg) for p in first] == [(p.name, p.png, p.svg) for p in second]
@@ -199,8 +199,8 @@ def test_svg_text_and_bytes_are_stable(table, tmp_path: Path) -> None:
 
 
 def test_same_named_families_get_the_parameters_that_differ() -> None:
-    from bench.report.plot_data import Curve
-    from bench.report.plots import unique_keys
+    from bench.report.plots.data import Curve
+    from bench.report.plots.figures import unique_keys
 
     def curve(key: str, **fixed: str) -> Curve:
         return Curve(key, "", "", "", ((0.0, "0"),), {}, tuple(fixed.items()))
@@ -214,7 +214,7 @@ def test_same_named_families_get_the_parameters_that_differ() -> None:
 
 def test_severity_curves_average_the_same_corruptions_at_every_severity() -> None:
     from bench.report.model import Column
-    from bench.report.plot_data import balanced
+    from bench.report.plots.data import balanced
 
     def run(name: str, severity: int) -> Column:
         return Column(f"{name}[severity={severity}]", "corruption", name=name, params=(("severity", str(severity)),))

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bench.config import DataSetting
 from bench.errors import BenchError
-from bench.published import parse_value
 from bench.report.aggregate import add_aggregates
 from bench.report.compare import Options, analyse, pair
 from bench.report.filters import parse_filters
 from bench.report.model import Cell, Column, SettingData
 from bench.report.text import cell_text, problem_lines
 from bench.stats import bootstrap_interval, holm, mean_ci, paired_test, seed_level_ci, t_interval
+from bench.suite.load import DataSetting
+from bench.suite.published import parse_value
 
 
 def test_mean_ci_matches_scipy_t_interval() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.published import Published
 from bench.registry import THREATS
 from bench.report.aggregate import add_aggregates
 from bench.report.compare import Options, analyse
@@ -14,7 +13,8 @@ from bench.report.mce import relative_mce
 from bench.report.model import Cell, Column, SettingData
 from bench.report.tables import LATEX_COLUMNS, latex_blocks
 from bench.report.views import headline_columns, row_titles, setting_views
-from bench.suite_types import DataSetting
+from bench.suite.published import Published
+from bench.suite.values import DataSetting
 from bench.threats.attacks import PGD, PGDConfig, Square, SquareConfig
 from bench.threats.base import Threat, ThreatKind, ThreatModel
 

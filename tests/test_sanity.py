@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.config import DataSetting
 from bench.registry import PATH_VARIABLE, THREATS
 from bench.report.aggregate import add_aggregates
 from bench.report.model import Cell, Column, SettingData
 from bench.report.sanity import FLAG, sanity_flags
+from bench.suite.load import DataSetting
 
 CLEAN = [1.0, 0.9, 0.8, 1.0]
 

@@ -66,7 +66,7 @@ def finished_keys(uri: str, name: str = "sched") -> Counter:
 
 def bench_process(*args: str, inherited: signal.Handlers = signal.SIG_DFL, stdout: int | IO = subprocess.DEVNULL,
                   stderr: int | IO = subprocess.DEVNULL) -> subprocess.Popen:
-    """``python -m bench.cli ARGS`` in its own session, with SIGINT and SIGTERM set by the test.
+    """``python -m bench ARGS`` in its own session, with SIGINT and SIGTERM set by the test.
 
     The dispositions do not depend on how this test was started: ``inherited`` is what the
     child starts with (SIG_DFL as from an interactive shell, SIG_IGN as from ``cmd &`` in a
@@ -78,7 +78,7 @@ def bench_process(*args: str, inherited: signal.Handlers = signal.SIG_DFL, stdou
         signal.signal(signal.SIGINT, inherited)
         signal.signal(signal.SIGTERM, inherited)
 
-    return subprocess.Popen([sys.executable, "-m", "bench.cli", *args], stdout=stdout, stderr=stderr, text=True,
+    return subprocess.Popen([sys.executable, "-m", "bench", *args], stdout=stdout, stderr=stderr, text=True,
                             start_new_session=True, preexec_fn=dispositions)
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from bench.config import load_suite
-from bench.plan import make_plan
+from bench.plan.jobs import make_plan
+from bench.suite.load import load_suite
 from benchmarks.step_time import BEGIN, END, block, distinct_jobs, measure, stand_in, write_block
 
 SUITE = """# a suite

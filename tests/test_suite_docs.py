@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import config
 from bench.cli import main
 from bench.registry import BACKBONES, BASELINES, THREATS
-from bench.suite_docs import PAGE, attribute_meanings, render_page
-from bench.suite_parse import TOP_KEYS
-from bench.suite_types import DataParams, EvalSettings, TrainSettings
+from bench.suite import load as config
+from bench.suite.docs import PAGE, attribute_meanings, render_page
+from bench.suite.parse import TOP_KEYS
+from bench.suite.values import DataParams, EvalSettings, TrainSettings
 
 
 def test_the_committed_page_is_current() -> None:

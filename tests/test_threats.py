@@ -202,8 +202,8 @@ def test_the_evaluation_loop_gives_support_outliers_images_of_the_splits_other_c
     import warnings
 
     from bench.data.episodes import fixed_episodes
-    from bench.evaluate import evaluate_threat
     from bench.registry import DATASETS
+    from bench.run.evaluate import evaluate_threat
 
     data = DATASETS.get("glyphs")().ensure(None, 28)
     episodes = fixed_episodes(data, "test", 5, 1, 3, 4, seed=0)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.config import load_suite
-from bench.plan import make_plan
+from bench.plan.jobs import make_plan
 from bench.registry import BASELINES
-from bench.resume_state import ResumeFile
-from bench.runner import execute_train
+from bench.run.resume_state import ResumeFile
+from bench.run.runner import execute_train
+from bench.suite.load import load_suite
 
 SUITE = """
 name: protocol
@@ -108,8 +108,8 @@ def report_curves(tmp_path: Path) -> dict:
 
 
 def test_the_validation_figure_draws_each_seed_and_stars_the_kept_checkpoint() -> None:
-    from bench.report.plot_draw import plot_style
-    from bench.report.plot_validation import validation_figure
+    from bench.report.plots.draw import plot_style
+    from bench.report.plots.validation import validation_figure
     from bench.report.validation import ValidationCurve, decode, encode
 
     points = ((50, 40.0), (100, 62.5), (150, 61.0))

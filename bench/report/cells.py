@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bench.config import Component, DataSetting, Suite
 from bench.errors import BenchError
-from bench.plan import EvalJob, make_plan
+from bench.plan.jobs import EvalJob, make_plan
+from bench.plan.selection import Selection, select
 from bench.registry import THREATS
 from bench.report.aggregate import add_aggregates
 from bench.report.filters import Filters, NoMatchingJobs
 from bench.report.model import Cell, Collected, Column, SettingData
 from bench.report.validation import curves_by_row
-from bench.selection import Selection, select
-from bench.tags import flatten, identity_tags, job_params
+from bench.suite.load import Component, DataSetting, Suite
+from bench.tracking.tags import flatten, identity_tags, job_params
 
 if TYPE_CHECKING:  # plain data; importing bench.tracking at run time would import mlflow
     from bench.tracking.records import RunRecord

@@ -13,14 +13,14 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.config import load_suite, shipped_suites
 from bench.errors import BenchError
 from bench.report.filters import Filters, NoMatchingJobs, parse_filters
 from bench.report.model import FILES, FORMATS
+from bench.suite.load import load_suite, shipped_suites
 
 if TYPE_CHECKING:
     from bench.report.compare import Options
-    from bench.report.model import Report
+    from bench.report.results import Report
     from bench.tracking import Tracker
     from bench.tracking.records import RunRecord
 
@@ -83,9 +83,9 @@ def gather(tracker: Tracker) -> list[RunRecord]:
 def train_facts(tracker: Tracker, run: Any, tags: dict[str, str]) -> dict[str, str]:
     """The train run's checkpoint (`checkpoint_text`), validation curve and selected step, as
     the tags `bench.report.cells` and `bench.report.validation` read on its eval records."""
-    from bench.recording import VALIDATION_METRIC
     from bench.report.cells import SELECTED
     from bench.report.validation import CURVE, SELECTED_STEP, encode
+    from bench.tracking.recording import VALIDATION_METRIC
 
     seconds = run.data.metrics.get("device_seconds")
     text = checkpoint_text(tags, run.data.params)
@@ -117,9 +117,9 @@ def out_folder(args: argparse.Namespace) -> Path:
 
 def _one(name: str, args: argparse.Namespace, filters: Filters, options: Options) -> Report | None:
     """Report one suite; returns its `Report`, or None when the store has no runs of it."""
+    from bench.plan.selection import Selection
     from bench.report.cells import planned_jobs
     from bench.report.leaderboard import build_report, write_report
-    from bench.selection import Selection
     from bench.tracking import Tracker, resolve_uri, store_exists
 
     suite = load_suite(name, tuple(getattr(args, "overrides", None) or ()))
@@ -163,9 +163,9 @@ def report(args: argparse.Namespace) -> int:
 
 def _report_all(args: argparse.Namespace, filters: Filters, options: Options) -> int:
     """Every shipped suite with records; then the index and the README's figures, from the reports."""
-    from bench.config import REPO_ROOT
     from bench.report.docs_blocks import rewrite_docs
     from bench.report.index import figures_block, render_index, rewrite_block, written_reports
+    from bench.suite.load import REPO_ROOT
 
     suites = {load_suite(stem).name: stem for stem in shipped_suites()}
     names, notes = list(suites), {}

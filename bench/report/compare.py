@@ -13,68 +13,14 @@ the best are ties, and the best is then marked as a tie too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from bench.report.model import Cell, Column, SettingData
+from bench.report.model import Cell, SettingData
 from bench.report.pairing import Options, pair
 from bench.report.ranks import table_ranks
-from bench.report.sanity import Flag, sanity_flags
-from bench.stats import Interval, Paired, bootstrap_interval, holm, t_interval
+from bench.report.results import CellResult, Comparison, TableResult, clean_column
+from bench.report.sanity import sanity_flags
+from bench.stats import Paired, bootstrap_interval, holm, t_interval
 
-__all__ = ["CellResult", "Comparison", "Options", "TableResult", "analyse", "cell_result", "clean_column", "pair"]
-
-
-@dataclass
-class CellResult:
-    """A cell as shown: its interval (None when nothing finished) and why anything is absent."""
-
-    interval: Interval | None
-    status: str  # ok | partial | FAILED | missing
-    reason: str
-    seeds_used: int
-    seeds_expected: int
-    device_seconds: float | None
-    bold: bool = False
-    tie: bool = False
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Best vs another row in one column; ``p_holm`` is Holm-adjusted over the table."""
-
-    column: str
-    best: str
-    other: str
-    paired: Paired | None
-    p_holm: float
-
-
-@dataclass
-class TableResult:
-    """One analysed table."""
-
-    data: SettingData
-    options: Options
-    cells: dict[tuple[str, str], CellResult]
-    gaps: dict[tuple[str, str], Paired | None] = field(default_factory=dict)
-    comparisons: list[Comparison] = field(default_factory=list)
-    flags: list[Flag] = field(default_factory=list)  # sanity-check violations (`bench.report.sanity`)
-    ranks: dict[tuple[str, str], int] = field(default_factory=dict)  # tie-aware (`bench.report.ranks`)
-
-    def flags_of(self, label: str, column: str) -> list[Flag]:
-        return [f for f in self.flags if f.row == label and f.column == column]
-
-    @property
-    def rules(self) -> list[str]:
-        return sorted({c.interval.rule for c in self.cells.values() if c.interval is not None})
-
-    @property
-    def gap_columns(self) -> list[Column]:
-        return [c for c in self.data.columns if c.kind != "clean"] if clean_column(self.data) else []
-
-
-def clean_column(data: SettingData) -> Column | None:
-    return next((c for c in data.columns if c.kind == "clean"), None)
+__all__ = ["Options", "analyse", "cell_result", "pair"]
 
 
 def cell_result(cell: Cell, options: Options) -> CellResult:

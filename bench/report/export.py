@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.report.compare import TableResult
-from bench.report.model import Report
+from bench.report.results import Report, TableResult
 from bench.report.tables import provenance
 from bench.report.text import RULES
 from bench.report.views import row_titles

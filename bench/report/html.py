@@ -10,8 +10,7 @@ import base64
 import struct
 from html import escape
 
-from bench.report.compare import TableResult
-from bench.report.model import Plot, Report
+from bench.report.results import Plot, Report, TableResult
 from bench.report.tables import GAP_NOTE, INTRO, SECONDS_NOTE, provenance
 from bench.report.text import TIE, column_key, gap_rows, notes, sanity, seconds_rows, slug, title, view_rows, views_of
 from bench.report.views import View, row_titles

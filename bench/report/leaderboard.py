@@ -12,18 +12,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.config import Suite
-from bench.published import parse_published
+from bench.plan.selection import Selection
 from bench.report.cells import collect
 from bench.report.compare import Options, analyse
 from bench.report.export import render_csv, render_json
 from bench.report.filters import Filters
 from bench.report.html import render_html
-from bench.report.model import FILES, Report
-from bench.report.plots import table_plots
+from bench.report.model import FILES
+from bench.report.plots.figures import table_plots
+from bench.report.results import Report
 from bench.report.tables import render_latex, render_markdown
 from bench.report.text import slug
-from bench.selection import Selection
+from bench.suite.load import Suite
+from bench.suite.published import parse_published
 
 if TYPE_CHECKING:  # plain data; importing bench.tracking at run time would import mlflow
     from bench.tracking.records import RunRecord

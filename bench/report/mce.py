@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.report.compare import TableResult, clean_column
+from bench.report.results import TableResult, clean_column
 
 
 @dataclass(frozen=True)

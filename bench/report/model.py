@@ -7,12 +7,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bench.config import DataSetting, Suite
+from bench.suite.load import DataSetting
 from bench.threats.base import ThreatModel
 
 if TYPE_CHECKING:
-    from bench.published import Published
-    from bench.report.compare import TableResult
     from bench.report.validation import ValidationCurve
 
 FILES = {"md": "leaderboard.md", "latex": "leaderboard.tex", "csv": "leaderboard.csv", "json": "leaderboard.json",
@@ -101,33 +99,3 @@ class Collected:
 
     settings: list[SettingData]
     ignored: int
-
-
-@dataclass(frozen=True)
-class Plot:
-    """One figure: file stem (``plots/<name>.png`` and ``.svg``), caption and both renderings."""
-
-    name: str
-    caption: str
-    png: bytes
-    svg: bytes
-
-
-@dataclass
-class Report:
-    """Everything one suite's report files are rendered from.
-
-    Attributes:
-        command: the command line that made it. uri: the tracking store as the user gave it.
-        ignored: records matching no planned job. filters: the filters, described ("" if none).
-        plots: setting slug -> its figures.
-    """
-
-    suite: Suite
-    tables: list[TableResult]
-    published: dict[tuple[str, str], Published]
-    command: str
-    uri: str
-    ignored: int = 0
-    filters: str = ""
-    plots: dict[str, list[Plot]] = field(default_factory=dict)

@@ -22,8 +22,8 @@ from bench.report.model import SettingData
 from bench.report.pairing import Options, pair
 from bench.stats import holm
 
-if TYPE_CHECKING:  # compare imports this module
-    from bench.report.compare import CellResult
+if TYPE_CHECKING:
+    from bench.report.results import CellResult
 
 
 def column_ranks(data: SettingData, finished: set[str], column: str, options: Options) -> dict[str, int]:

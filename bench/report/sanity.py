@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.params import parse_number
 from bench.report.model import Column, SettingData
 from bench.stats import mean_ci
+from bench.suite.params import parse_number
 
 MARGIN = 0.05  # Square may beat the gradient attacks by up to 5 points before it is flagged
 EXACT = 1e-9  # per-episode accuracies are ratios of counts: equal values are equal floats

@@ -12,8 +12,7 @@ import re
 
 from tabulate import tabulate
 
-from bench.report.compare import TableResult
-from bench.report.model import Report
+from bench.report.results import Report, TableResult
 from bench.report.sanity import FLAG
 from bench.report.text import TIE, column_key, gap_rows, notes, sanity, seconds_rows, slug, title, view_rows, views_of
 from bench.report.views import View, row_titles

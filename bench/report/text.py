@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.config import DataSetting
-from bench.published import Published
-from bench.report.compare import CellResult, TableResult
-from bench.report.model import Report
+from bench.report.results import CellResult, Report, TableResult
 from bench.report.sanity import FLAG, sanity_lines
 from bench.report.views import View, setting_views
 from bench.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Interval
+from bench.suite.load import DataSetting
+from bench.suite.published import Published
 
 Mark = Callable[[str, bool, bool], str]
 TIE = "†"

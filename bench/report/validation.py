@@ -1,10 +1,10 @@
 """The validation curves behind a table: what each train run saw on its validation episodes.
 
 A train run records its curve as the MLflow metric ``val_accuracy_pct`` by meta-update and the
-step it kept as the tag ``selected_step`` (`bench.recording.record_train`). `gather` carries
+step it kept as the tag ``selected_step`` (`bench.tracking.recording.record_train`). `gather` carries
 both onto the eval records that used its checkpoint as plain tags (the report reads records
 only), encoded by `encode`; `collect` decodes them per (row, seed) into `ValidationCurve`s,
-which the HTML report draws (`bench.report.plot_validation`).
+which the HTML report draws (`bench.report.plots.validation`).
 """
 
 from __future__ import annotations

@@ -19,12 +19,12 @@ import math
 import re
 from dataclasses import dataclass
 
-from bench.published import Published
 from bench.registry import BASELINES
-from bench.report.compare import TableResult
 from bench.report.mce import relative_mce
 from bench.report.model import Column
 from bench.report.ranks import mean_rank
+from bench.report.results import TableResult
+from bench.suite.published import Published
 
 CellKey = tuple[str, str]
 Entry = CellKey | str

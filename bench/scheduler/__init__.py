@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench import stopping
-from bench.config import Suite, data_needed
-from bench.plan import Plan, make_plan
-from bench.progress import Progress
-from bench.recording import results_columns
+from bench.plan.jobs import Plan, make_plan
 from bench.registry import DATASETS
+from bench.run import stopping
 from bench.scheduler.backend import Backend
 from bench.scheduler.dag import Driver, JobOutcome, summary
+from bench.scheduler.progress import Progress
 from bench.scheduler.resume import ResumeOptions
+from bench.suite.load import Suite, data_needed
 from bench.tracking import Tracker
+from bench.tracking.recording import results_columns
 
 __all__ = ["RunOptions", "ResumeOptions", "run_suite", "JobOutcome", "summary"]
 
@@ -64,7 +64,7 @@ def make_backend(options: RunOptions, datasets: list[tuple[str, int]] | None = N
 def run_suite(suite: Suite, tracking_uri: str | None, options: RunOptions,
               progress: Progress | None = None, plan: Plan | None = None) -> list[JobOutcome]:
     """Run every unfinished job of ``suite``; returns one outcome per train job."""
-    from bench import fingerprint
+    from bench.plan import fingerprint
 
     fingerprint.clear_cache()  # the code on disk may have changed since this process read it
     check_data(suite)

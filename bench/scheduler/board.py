@@ -9,7 +9,7 @@ measured duration of the finished jobs of a kind times the jobs of that kind sti
 (less the time the running ones have already spent), summed over kinds and divided by the
 slots that can still be kept busy. It reads ``?`` until every kind still to run has a
 measured job. The driver measures wall time from submission to completion. A running train
-job reports its steps (`bench.step_progress`): its row shows ``step 120/300``, and its time
+job reports its steps (`bench.run.step_progress`): its row shows ``step 120/300``, and its time
 left is estimated from its own pace (elapsed x steps left / steps done) instead of the mean.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from bench.plan import EvalJob, TrainJob
+from bench.plan.jobs import EvalJob, TrainJob
 
 KINDS = ("train", "eval")
 Steps = Callable[[str], "tuple[int, int] | None"]
@@ -54,7 +54,7 @@ class JobBoard:
     Attributes:
         title: the bar's description. totals: jobs to run per kind. capacity: parallel slots.
         clock: seconds (monotonic), injectable for tests. steps: job key -> (step, total) that
-            a running train job last reported, or None (`bench.step_progress.StepFiles.read`).
+            a running train job last reported, or None (`bench.run.step_progress.StepFiles.read`).
     """
 
     def __init__(self, title: str, totals: dict[str, int], capacity: int,

@@ -15,18 +15,18 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import stopping, worker
-from bench.fingerprint import train_fingerprint
-from bench.plan import EvalJob, Plan, TrainJob
-from bench.progress import Live, Progress, Quiet
-from bench.recording import eval_tags, record_eval, record_failure, record_train, train_tags
-from bench.resume_state import ResumeFile, state_folder
-from bench.runner import TrainResult
+from bench.plan.fingerprint import train_fingerprint
+from bench.plan.jobs import EvalJob, Plan, TrainJob
+from bench.run import stopping, worker
+from bench.run.resume_state import ResumeFile, state_folder
+from bench.run.runner import TrainResult
+from bench.run.step_progress import StepFiles
 from bench.scheduler.backend import Backend
 from bench.scheduler.board import JobBoard
+from bench.scheduler.progress import Live, Progress, Quiet
 from bench.scheduler.resume import Decision, ResumeOptions, decide
-from bench.step_progress import StepFiles
 from bench.tracking import CHECKPOINT, Tracker
+from bench.tracking.recording import eval_tags, record_eval, record_failure, record_train, train_tags
 from bench.tracking.tracker import now_ms
 
 
@@ -194,7 +194,7 @@ class Driver:
             self._evaluated(task, result)
 
     def _resume_file(self, job: TrainJob) -> ResumeFile:
-        """Where ``job`` keeps its resumable state (`bench.resume_state`)."""
+        """Where ``job`` keeps its resumable state (`bench.run.resume_state`)."""
         return ResumeFile.for_job(state_folder(self.tracker.uri), job.key, train_fingerprint(job).digest)
 
     def _trained(self, job: TrainJob, result: TrainResult, where: str) -> None:

@@ -5,7 +5,7 @@ behaves as for any command). Several slots run one single-process executor each,
 with the slot's ``CUDA_VISIBLE_DEVICES`` before CUDA initialises, so every job of that
 worker sees exactly its GPU (GPU workers are spawned; single-threaded CPU workers are forked,
 see `start_method`). Workers start when the backend is made and load the suite's
-data sets at once (`bench.worker.preload`): start-up overlaps across workers and with the
+data sets at once (`bench.run.worker.preload`): start-up overlaps across workers and with the
 driver's planning instead of delaying each slot's first job. A worker that dies (killed,
 out of memory) fails its job and is replaced; the other slots keep working.
 """
@@ -23,8 +23,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from bench.registry import BASELINES
+from bench.run.worker import configure, preload
 from bench.scheduler.slots import Slot
-from bench.worker import configure, preload
 
 
 def start_method(slot: Slot) -> str:
@@ -41,7 +41,7 @@ def start_method(slot: Slot) -> str:
 
 
 def start_worker(threads: int, env: dict[str, str]) -> None:
-    """A worker process's set-up (`bench.worker.configure`), then the baseline registry loaded,
+    """A worker process's set-up (`bench.run.worker.configure`), then the baseline registry loaded,
     so that the Config classes of user and project baselines (modules that exist only once the
     registry imports their files) can be unpickled with the first job."""
     configure(threads, env, watch_parent=True)
@@ -128,7 +128,7 @@ class LocalBackend:
 
     def shutdown(self, kill: bool = False) -> None:
         """Release the workers; ``kill``: SIGTERM them first, so each running train job saves its
-        resumable state at its next meta-update (`bench.stopping`), then, after at most
+        resumable state at its next meta-update (`bench.run.stopping`), then, after at most
         `STOP_GRACE_SECONDS` for the running jobs to return, end them."""
         processes = [p for e in self.executors.values() if isinstance(e, ProcessPoolExecutor)
                      for p in list(getattr(e, "_processes", {}).values())]

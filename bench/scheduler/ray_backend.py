@@ -12,8 +12,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from bench import worker
 from bench.errors import BenchError
+from bench.run import worker
 
 
 def _ray_job(fn: Callable[..., Any], threads: int, device: str, *args: Any) -> Any:

@@ -1,7 +1,7 @@
 """Resume planning: for every job, run it, skip it, or reuse another suite's run, and why.
 
 A job is found by key anywhere in the store (any suite's experiment), and a finished run
-counts only when its code fingerprint equals today's (`bench.fingerprint`): a run made by
+counts only when its code fingerprint equals today's (`bench.plan.fingerprint`): a run made by
 other code is *stale* and is re-run unless the user keeps it (``--reuse-stale``, recorded on
 the run). ``--rerun PATTERN`` (a baseline label, threat label or job key; globs allowed) and
 ``--force`` re-run finished jobs on request. `bench run` and `bench run --dry-run` both read
@@ -14,8 +14,8 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Literal
 
-from bench.fingerprint import Fingerprint, changed_files, eval_fingerprint, train_fingerprint
-from bench.plan import EvalJob, Plan, TrainJob
+from bench.plan.fingerprint import Fingerprint, changed_files, eval_fingerprint, train_fingerprint
+from bench.plan.jobs import EvalJob, Plan, TrainJob
 from bench.tracking import FinishedRun
 
 Action = Literal["run", "skip", "copy"]

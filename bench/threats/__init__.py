@@ -1,3 +1,3 @@
 """Threats by name: clean, query attacks, corruptions, domain shift, support-set threats."""
 
-from bench.threats import attacks, clean, corruption_threats, shift, support  # noqa: F401
+from bench.threats import attacks, clean, corruption, shift, support  # noqa: F401

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from bench.threats.corruptions._ops import box_resize_matrix, luma, scale_length, separable, side
-from bench.threats.jpeg import jpeg_roundtrip
+from bench.threats.corruptions.jpeg import jpeg_roundtrip
 
 
 def brightness(x: Tensor, severity: int, seeds: Tensor) -> Tensor:
@@ -69,7 +69,7 @@ def pixelate(x: Tensor, severity: int, seeds: Tensor) -> Tensor:
 def jpeg_compression(x: Tensor, severity: int, seeds: Tensor) -> Tensor:
     """JPEG round trip at quality 25, 18, 15, 10, 7 (Hendrycks & Dietterich 2019).
 
-    Batched torch codec (:mod:`bench.threats.jpeg`); C = 1 is encoded as grayscale JPEG.
+    Batched torch codec (:mod:`bench.threats.corruptions.jpeg`); C = 1 is encoded as grayscale JPEG.
     JPEG's 8x8 block is fixed, so nothing is rescaled. ``seeds`` unused.
     """
     return jpeg_roundtrip(x, (25, 18, 15, 10, 7)[severity - 1])

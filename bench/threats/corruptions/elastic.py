@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from bench.threats import random_fields as rf
+from bench.threats.corruptions import random_fields as rf
 from bench.threats.corruptions._ops import (
     REFERENCE_SIZE,
     gaussian_filter,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from bench.threats import random_fields as rf
+from bench.threats.corruptions import random_fields as rf
 
 LEVELS = (0.002, 0.01, 0.03, 0.07, 0.13, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.87, 0.93, 0.97, 0.99, 0.998)
 PROFILES = (  # (R, G, B) quantiles at LEVELS of frost1, frost2 (= frost3), frost4, frost5

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from bench.threats import random_fields as rf
+from bench.threats.corruptions import random_fields as rf
 
 
 def gaussian_noise(x: Tensor, severity: int, seeds: Tensor) -> Tensor:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from bench.threats import random_fields as rf
+from bench.threats.corruptions import random_fields as rf
 from bench.threats.corruptions._ops import (
     REFERENCE_SIZE,
     box_resize_matrix,

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from bench.threats import random_fields as rf
+from bench.threats.corruptions import random_fields as rf
 from bench.threats.corruptions._ops import (
     REFERENCE_SIZE,
     cropped_zoom_matrix,

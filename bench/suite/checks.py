@@ -1,0 +1,194 @@
+"""Cross-checks of a parsed suite: what no single section can tell on its own.
+
+Everything here is known without loading any data: split sizes and images per class are
+declared by each data source, what a backbone accepts is found by running it on the meta
+device (shapes only, no memory, no compute), whether a head is sized by the evaluation way is
+declared by the baseline (``Baseline.any_way``), and a threat declares its target data set
+(`bench.threats.base.target_dataset`) and its smallest way (``Threat.min_way``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import torch
+
+from bench.backbones import build_backbone
+from bench.errors import BenchError
+from bench.registry import BASELINES, DATASETS, THREATS, close_match
+from bench.suite.labels import Draft, duplicate_labels
+from bench.suite.params import ParamError
+from bench.suite.parse import Located, Parsed
+from bench.suite.published import parse_published
+from bench.suite.values import DataSetting, Suite
+from bench.threats.base import ThreatKind, target_dataset
+
+# The one resizable data set (glyphs) is held as a single uint8 tensor of 42,780 images:
+# 2.8 GB at 256 px, on the device it is used on. Larger sizes are a typo, not an experiment.
+MAX_IMAGE_SIZE = 256
+
+
+def check_suite(parsed: Parsed) -> list[ParamError]:
+    """Every cross-section problem of ``parsed``, each once."""
+    errors = _duplicates(parsed) + _published(parsed.suite) + _mce_reference(parsed.suite)
+    for data in parsed.datasets:
+        errors += _data_shape(data, parsed.suite)
+        errors += _threat_fit(data, parsed.threats, parsed.suite)
+        for draft in parsed.drafts:
+            errors += _train_way(draft, data) + _image_size(draft, data)
+    unique: dict[str, ParamError] = {}
+    for error in errors:
+        unique.setdefault(str(error), error)
+    return list(unique.values())
+
+
+def _duplicates(parsed: Parsed) -> list[ParamError]:
+    """Identical entries (the same job twice), then equal labels of different entries."""
+    def variant_identity(d: Draft) -> Any:
+        v = d.variant
+        return v.baseline.name, v.baseline.config, v.backbone.name, v.backbone.config, v.train
+
+    sections = [
+        ("baselines", [(variant_identity(d), d.variant.baseline.label, d.where) for d in parsed.drafts]),
+        ("threats", [((t.item.name, t.item.config), t.item.label, t.where) for t in parsed.threats]),
+        ("datasets", [(d.item, d.item.label, d.where) for d in parsed.datasets]),
+    ]
+    errors: list[ParamError] = []
+    for section, items in sections:
+        seen: dict[Any, str] = {}
+        labelled = []
+        for identity, label, where in items:
+            if identity in seen:
+                errors.append(ParamError(f"{seen[identity]} and {where}", f"duplicate entry {label!r}: the same "
+                                         f"configuration twice; remove one or change its settings"))
+                continue
+            seen[identity] = where
+            labelled.append((label, where))
+        errors += duplicate_labels(section, labelled)
+    return errors
+
+
+def _data_shape(data: Located, suite: Suite) -> list[ParamError]:
+    d, path, source = data.item, data.path, DATASETS.get(data.item.name)
+    errors = []
+    classes = source.split_classes.get(suite.eval.split, 0)
+    if d.way > classes:
+        errors.append(ParamError(f"{path}.way", f"{d.way}-way episodes need {d.way} classes; the {suite.eval.split} "
+                                 f"split of {d.name} has {classes}. Allowed: 2 to {classes}"))
+    if d.shot + d.query > source.samples_per_class:
+        errors.append(ParamError(f"{path}.query" if d.shot < source.samples_per_class else f"{path}.shot",
+                                 f"shot={d.shot} and query={d.query} need {d.shot + d.query} images per class; "
+                                 f"{d.name} has {source.samples_per_class}. Allowed: shot + query <= "
+                                 f"{source.samples_per_class} images per class of {d.name}"))
+    if not source.resizable and d.image_size != source.default_size:
+        errors.append(ParamError(f"{path}.image_size", f"{d.image_size} is not available for {d.name} (its "
+                                 f"images are prepared at one size). Allowed: {source.default_size}"))
+    elif d.image_size > MAX_IMAGE_SIZE:
+        errors.append(ParamError(f"{path}.image_size", f"{d.image_size} px is too large (the data set is held in "
+                                 f"memory as one tensor). Allowed: up to {MAX_IMAGE_SIZE}"))
+    return errors
+
+
+def _train_way(draft: Draft, data: Located) -> list[ParamError]:
+    """Training episodes must fit the train split; a head sized by the evaluation way fixes the way."""
+    d, train_way = data.item, draft.variant.train.way
+    way = train_way or d.way
+    if train_way is None:
+        path = f"{data.path}.way"
+    else:
+        path = f"{draft.path}.train.way" if "train.way" in draft.entry else "train.way"
+    classes = DATASETS.get(d.name).split_classes.get("train", 0)
+    if way > classes:
+        return [ParamError(path, f"{way}-way training episodes need {way} classes; the train split of {d.name} "
+                           f"has {classes}. Allowed: 2 to {classes}")]
+    cls = BASELINES.get(draft.variant.baseline.name)
+    if train_way and train_way != d.way and not cls.any_way:
+        flexible = ", ".join(n for n, c in BASELINES if c.any_way)
+        return [ParamError(path, f"{cls.name} sizes its classifier head by the evaluation way, so a {train_way}-way "
+                           f"training head cannot classify the {d.way}-way test episodes of {data.where}. Allowed: "
+                           f"{d.way} (or no train.way); baselines that handle any way: {flexible}")]
+    return []
+
+
+def _image_size(draft: Draft, data: Located) -> list[ParamError]:
+    d, backbone = data.item, draft.variant.backbone
+    if d.image_size > MAX_IMAGE_SIZE:
+        return []  # already refused by `_data_shape`
+    args = (backbone.name, backbone.config, DATASETS.get(d.name).channels, d.image_size)
+    try:
+        hash(backbone.config)
+        problem = _backbone_problem(*args)
+    except TypeError:  # a user backbone's Config that is not frozen cannot be a cache key
+        problem = _backbone_problem.__wrapped__(*args)
+    if problem is None:
+        return []
+    return [ParamError(f"{data.path}.image_size", f"{d.image_size} px images do not fit the {backbone.name} backbone "
+                       f"of {draft.where} ({problem}). Allowed: larger images (each 2x2 pooling halves the side)")]
+
+
+@functools.lru_cache(maxsize=256)
+def _backbone_problem(name: str, config: Any, channels: int, size: int) -> str | None:
+    """Why ``name`` cannot run on ``(channels, size, size)`` images, found on the meta device."""
+    try:
+        with torch.device("meta"):
+            build_backbone(name, dataclasses.asdict(config), channels, size)(torch.empty(2, channels, size, size))
+    except Exception as exc:  # noqa: BLE001 - a backbone may fail in any way; report it, never crash
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        # An operation without a meta kernel says nothing about the image size: the run decides.
+        return None if "meta" in text.lower() else text
+    return None
+
+
+def _threat_fit(data: Located, threats: list[Located], suite: Suite) -> list[ParamError]:
+    d, errors = data.item, []
+    for threat in threats:
+        cls = THREATS.get(threat.item.name)
+        if d.way < cls.min_way:
+            errors.append(ParamError(f"{threat.path}.name", f"{cls.name} needs episodes of at least {cls.min_way} "
+                                     f"classes; {data.where} is {d.way}-way. Allowed: way >= {cls.min_way}"))
+        if cls.needs_color and DATASETS.get(d.name).channels == 1:
+            errors.append(ParamError(f"{threat.path}.name", f"{cls.name} changes colour only: on {d.name}'s "
+                                     f"one-channel images it would leave the test episodes as they are. Remove it "
+                                     f"or use a colour data set (e.g. miniimagenet, cifarfs)"))
+        target = target_dataset(threat.item.config)
+        if target is not None and not _fits(d, target, suite.eval.split):
+            source = DATASETS.get(target)
+            errors.append(ParamError(f"{threat.path}.params.dataset", f"{d.way}-way {d.shot}-shot {d.query}-query "
+                                     f"episodes of {data.where} do not fit {target}'s {suite.eval.split} split "
+                                     f"({source.split_classes.get(suite.eval.split, 0)} classes, "
+                                     f"{source.samples_per_class} images per class)"))
+    return errors
+
+
+def _fits(d: DataSetting, dataset: str, split: str) -> bool:
+    source = DATASETS.get(dataset)
+    return d.way <= source.split_classes.get(split, 0) and d.shot + d.query <= source.samples_per_class
+
+
+def _mce_reference(suite: Suite) -> list[ParamError]:
+    """``report.mce_reference`` names a baseline label of the suite that is evaluated on
+    corruptions (else no relative mCE could be normalised by it)."""
+    reference = suite.mce_reference
+    labels = [v.baseline.label for v in suite.baselines]
+    if reference is None:
+        return []
+    if reference not in labels:
+        return [ParamError("report.mce_reference", f"no baseline labelled {reference!r} in the suite. Allowed: "
+                           f"{', '.join(labels)}.{close_match(reference, labels)}")]
+    if not any(THREATS.get(t.name).kind == ThreatKind.CORRUPTION for t in suite.threats):
+        return [ParamError("report.mce_reference", "the suite runs no corruption, so there is no mCE to "
+                           "normalise; remove report.mce_reference or add corruption threats")]
+    return []
+
+
+def _published(suite: Suite) -> list[ParamError]:
+    """``published:`` names known baselines and data settings, with readable accuracies (the
+    parser the report uses, so the rules cannot drift apart)."""
+    try:
+        parse_published(suite)
+    except BenchError as exc:
+        path, _, message = str(exc).removeprefix(f"{suite.path}: ").partition(": ")
+        return [ParamError(path, message)]
+    return []

@@ -1,0 +1,134 @@
+"""The typed values a validated suite is made of (re-exported by `bench.suite.load`).
+
+Every field declares its type and range (`bench.fields`), so `bench.suite.params` validates the
+``train:`` and ``eval:`` sections and data settings with the same checker as component params.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from bench.fields import adversarial_only, count, not_identity
+
+
+@dataclass(frozen=True)
+class Component:
+    """A baseline, backbone or threat variant: registry name plus validated config.
+
+    Attributes:
+        name: registry key. given: the parameters the suite set (sorted key/value pairs).
+        config: the full Config instance (defaults filled in). label: display name.
+    """
+
+    name: str
+    given: tuple[tuple[str, Any], ...]
+    config: Any
+    label: str
+
+    def resolved(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Attributes:
+        steps: meta-updates. meta_batch: episodes per meta-update.
+        way: training way (default: the data setting's way; Snell et al. trained wider).
+        adversarial: ``"none"`` for natural training, or the query attack used for
+            adversarial querying (Goldblum et al. 2020), a generic option for every baseline.
+        adv_eps, adv_alpha, adv_steps: that attack's radius, step and steps (AQ used PGD-7,
+            8/255, 2/255 for training). Both attacks are L-inf, so radius and step are pixels.
+        validate_every: meta-updates between two evaluations on the fixed validation episodes
+            (0: never). val_episodes: how many (the data set's val split, hashed like the
+            test episodes). select: the checkpoint kept, the best on validation (Snell et al.
+            2017 stop early on it; Antoniou et al. 2019 keep the best validation models) or
+            the last. patience: validations without improvement before training stops
+            (0: never stops early).
+        checkpoint_every: meta-updates between two resumable states (0: none); not part of a
+            job's identity, as resuming gives the same bits.
+    """
+
+    steps: int = count(1000)
+    meta_batch: int = count(4)
+    way: int | None = count(None, minimum=2)
+    adversarial: Literal["none", "fgsm", "pgd"] = adversarial_only("none")
+    adv_eps: float = adversarial_only(8 / 255, pixels=True, min=0)
+    adv_alpha: float = adversarial_only(2 / 255, pixels=True, min=0)
+    adv_steps: int = adversarial_only(7, min=1)
+    validate_every: int = count(100, minimum=0)
+    val_episodes: int = count(50)
+    select: Literal["best_val", "last"] = "best_val"
+    patience: int = count(0, minimum=0)
+    checkpoint_every: int = not_identity(100, min=0)
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Attributes: episodes: fixed test episodes per data setting. split: class split used.
+
+    Not grid axes: every baseline and threat is evaluated on the same fixed episodes.
+    """
+
+    episodes: int = count(600)
+    split: Literal["train", "val", "test"] = "test"
+
+
+@dataclass(frozen=True)
+class DataSetting:
+    """One (data set, image size, way, shot, query) point of the grid."""
+
+    name: str
+    image_size: int
+    way: int
+    shot: int
+    query: int = 15
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.way}-way {self.shot}-shot"
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """What a ``datasets:`` entry may set besides ``name``.
+
+    Attributes:
+        image_size: side in pixels the images are resized to (default: the data set's own).
+        way: classes per episode. shot: labelled support images per class. query: query
+            images per class (the test episodes' queries; training episodes use the same).
+    """
+
+    image_size: int | None = count(None)
+    way: int = count(5, minimum=2)
+    shot: int = count(1)
+    query: int = count(15)
+
+
+@dataclass(frozen=True)
+class BaselineVariant:
+    """A baseline variant with the backbone and training budget it is trained with."""
+
+    baseline: Component
+    backbone: Component
+    train: TrainSettings
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A validated suite: the axes of the grid, each already expanded; ``overrides``: the
+    ``--set`` items applied to its file (`bench.suite.overrides`)."""
+
+    name: str
+    path: Path
+    description: str
+    seeds: tuple[int, ...]
+    datasets: tuple[DataSetting, ...]
+    baselines: tuple[BaselineVariant, ...]
+    threats: tuple[Component, ...]
+    eval: EvalSettings
+    published: dict[str, Any] = field(default_factory=dict)
+    overrides: tuple[str, ...] = ()
+    mce_reference: str | None = None  # ``report.mce_reference``: the relative mCE's reference baseline

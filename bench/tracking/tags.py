@@ -1,0 +1,71 @@
+"""The MLflow tag schema of job runs: the one definition the recorder writes, the report
+filters match and the golden test's fixture uses (DESIGN.md "MLflow").
+
+`identity_tags` are the tags that follow from the plan alone (what a job is); the recorder adds
+the environment (`bench.tracking.recording`: code version, packages, fingerprint, device, hashes).
+Parameters are the job identity, flattened to dotted keys (`flatten`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+from bench.fields import is_pixels
+from bench.plan.jobs import EvalJob, TrainJob
+from bench.registry import THREATS
+from bench.suite.labels import format_value
+
+TEXT_PREFIX = "text."  # human-readable copies of params (``text.threat.config.eps = 8/255``)
+METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /]+")  # MLflow metric names allow only these characters
+
+
+def flatten(prefix: str, value: Any) -> dict[str, str]:
+    """Nested dicts -> ``{"a.b": str(value)}``: MLflow params are flat strings."""
+    if not isinstance(value, dict):
+        return {prefix: str(value)}
+    out: dict[str, str] = {}
+    for key, inner in value.items():
+        out.update(flatten(f"{prefix}.{key}" if prefix else str(key), inner))
+    return out
+
+
+def identity_tags(suite_name: str, job: TrainJob | EvalJob) -> dict[str, str]:
+    """What a job is, as tags: suite, key, kind, baseline, label, data setting, seed (and, for an
+    evaluation, its train job and threat)."""
+    train = job if isinstance(job, TrainJob) else job.train
+    d = train.data
+    tags = {"suite": suite_name, "job_key": job.key, "kind": "train", "baseline": train.variant.baseline.name,
+            "label": train.variant.baseline.label, "dataset": d.name, "image_size": str(d.image_size),
+            "way": str(d.way), "shot": str(d.shot), "query": str(d.query), "seed": str(train.seed)}
+    if isinstance(job, EvalJob):
+        tags.update(kind="eval", train_key=train.key, threat=job.threat.name, threat_label=job.threat.label,
+                    threat_kind=THREATS.get(job.threat.name).kind)
+    return tags
+
+
+def job_params(job: TrainJob | EvalJob) -> dict[str, str]:
+    """The run's params: its identity, flattened, and `human_params` beside the floats."""
+    return flatten("", job.identity) | human_params(job)
+
+
+def human_params(job: TrainJob | EvalJob) -> dict[str, str]:
+    """``text.<param>``: each pixel quantity as papers write it (``8/255``) beside its float
+    (``0.03137254901960784``), so the MLflow UI shows what the suite said."""
+    parts = [("threat.config", job.threat.config)] if isinstance(job, EvalJob) else \
+        [("baseline.config", job.variant.baseline.config), ("train", job.variant.train)]
+    out = {}
+    for prefix, config in parts:
+        for field in dataclasses.fields(config):
+            value = getattr(config, field.name)
+            if isinstance(value, float) and is_pixels(config, field.name):
+                out[f"{TEXT_PREFIX}{prefix}.{field.name}"] = format_value(config, field.name, value)
+    return out
+
+
+def accuracy_metric(display: str) -> str:
+    """The train run's metric holding one evaluation's accuracy in %, named for a reader:
+    ``accuracy_pct/PGD-20 eps 8/255`` (MLflow allows letters, digits and ``_-. /`` only)."""
+    text = display.replace("ε₂ = ", "eps2 ").replace("ε = ", "eps ").replace("%", " pct")
+    return "accuracy_pct/" + " ".join(METRIC_UNSAFE.sub(" ", text).split())
