@@ -105,9 +105,6 @@ def needs_graph(*tensors: torch.Tensor) -> bool:
     return any(t.requires_grad for t in tensors)
 
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
 # ---------------------------------------------------------------------------------------------
 # Fast functional forward for layer chains (MAML family)
 # ---------------------------------------------------------------------------------------------

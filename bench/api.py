@@ -16,7 +16,6 @@ training way, and their predictions range over that many classes.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,14 +32,17 @@ from bench.run.runner import build_baseline, load_checkpoint, load_dataset
 from bench.seeding import derive_seed
 from bench.suite.load import Suite, load_suite
 from bench.suite.params import ParamError, build_config, expand_params
+from bench.suite.values import DataSetting
 from bench.tracking import CHECKPOINT, Tracker
 
 
 @dataclass
 class TrainedBaseline:
-    """A baseline restored from its train run. ``job``: the train job it was trained as."""
+    """A baseline restored from its train run. ``job``: the train job it was trained as;
+    ``setting``: the suite's test setting it was asked for."""
 
     job: TrainJob
+    setting: DataSetting
     suite: Suite
     baseline: Baseline
     dataset: ImageDataset
@@ -62,8 +64,7 @@ class TrainedBaseline:
         if not self.baseline.any_way or way == self.baseline.n_way:
             return self.baseline
         if way not in self.by_way:
-            job = dataclasses.replace(self.job, data=dataclasses.replace(self.job.data, way=way))
-            other = build_baseline(job, self.dataset, self.baseline.device)
+            other = build_baseline(self.job, self.dataset, self.baseline.device, way)
             other.load_state_dict(self.baseline.state_dict())
             self.by_way[way] = other
         return self.by_way[way]
@@ -75,8 +76,8 @@ class TrainedBaseline:
             return model(query_x.to(self.baseline.device)).argmax(-1).cpu()
 
     def test_episodes(self, count: int, seed: int = 0, split: str = "test") -> list[Episode]:
-        """``count`` episodes of the data setting it was trained on (``split`` classes)."""
-        d = self.job.data
+        """``count`` episodes of its test setting (``split`` classes; not drawn within groups)."""
+        d = self.setting
         episodes = fixed_episodes(self.dataset, split, d.way, d.shot, d.query, count,
                                   derive_seed(seed, "api-episodes", d.name))
         return [episodes[i] for i in range(len(episodes))]
@@ -120,18 +121,21 @@ def make_threat(entry: str | dict[str, Any]) -> tuple[Any, str]:
     return cls(config), f"{cls.name}:{sorted(points[0].items())}"
 
 
-def _job(suite: Suite, label: str, setting: str | None, seed: int) -> TrainJob:
-    """The suite's train job of ``label`` (a baseline label), data setting and seed."""
-    jobs = [j for j in make_plan(suite).train_jobs if j.variant.baseline.label == label and j.seed == seed
-            and (setting is None or j.data.label == setting)]
+def _job(suite: Suite, label: str, setting: str | None, seed: int) -> tuple[TrainJob, DataSetting]:
+    """The suite's train job of ``label`` (a baseline label) and seed that serves the test
+    setting labelled ``setting``, with that setting."""
+    plan = make_plan(suite)
+    served = {(e.train.key, e.setting): e.train for t in plan.train_jobs for e in plan.eval_jobs[t.key]}
+    jobs = [(job, d) for (_, d), job in served.items() if job.variant.baseline.label == label and job.seed == seed
+            and (setting is None or d.label == setting)]
     if not jobs:
         labels = sorted({j.variant.baseline.label for j in make_plan(suite).train_jobs})
         raise BenchError(f"suite {suite.name!r} has no train job for baseline {label!r}, seed {seed}"
                          f"{f', setting {setting!r}' if setting else ''}. Labels: {', '.join(labels)}; "
                          f"settings: {', '.join(d.label for d in suite.datasets)}")
     if len(jobs) > 1:
-        raise BenchError(f"{label!r} is trained on {len(jobs)} data settings in {suite.name!r}; name one with "
-                         f"setting=, e.g. {jobs[0].data.label!r}")
+        raise BenchError(f"{label!r} is tested on {len(jobs)} data settings in {suite.name!r}; name one with "
+                         f"setting=, e.g. {jobs[0][1].label!r}")
     return jobs[0]
 
 
@@ -142,7 +146,7 @@ def load_trained(suite: str, label: str, setting: str | None = None, seed: int =
     ``overrides``) from the store at ``tracking_uri`` (default as `bench run`'s); ``run_id``
     picks a train run directly. Raises `BenchError` when it has not been trained there."""
     parsed = load_suite(suite, overrides)
-    job = _job(parsed, label, setting, seed)
+    job, test_setting = _job(parsed, label, setting, seed)
     tracker = Tracker(tracking_uri, parsed.name, create=False)
     found = run_id or tracker.finished().get(job.key)
     if found is None:
@@ -151,7 +155,7 @@ def load_trained(suite: str, label: str, setting: str | None = None, seed: int =
     dataset = load_dataset(job.data.name, job.data.image_size, device)
     baseline = build_baseline(job, dataset, torch.device(device))
     load_checkpoint(baseline, job, tracker.read_file(found, CHECKPOINT))
-    return TrainedBaseline(job, parsed, baseline, dataset)
+    return TrainedBaseline(job, test_setting, parsed, baseline, dataset)
 
 
 __all__ = ["TrainedBaseline", "load_trained", "make_threat"]

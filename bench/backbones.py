@@ -8,7 +8,7 @@ option (``bn_stats``) because published MAML numbers used batch statistics (tran
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -60,7 +60,7 @@ class Conv4Config:
     bn_stats: BnStats = "running"
 
 
-@BACKBONES.register("conv4")
+@BACKBONES.register
 class Conv4(nn.Module):
     """Four conv blocks (Vinyals et al. 2016; Snell et al. 2017; Finn et al. 2017).
 
@@ -68,6 +68,7 @@ class Conv4(nn.Module):
     64 filters, 84 px -> 1600 (64 filters) or 800 (32 filters).
     """
 
+    name: ClassVar[str] = "conv4"
     Config = Conv4Config
 
     def __init__(self, config: Conv4Config, in_channels: int, image_size: int) -> None:
@@ -127,7 +128,7 @@ class ResidualBlock(nn.Module):
         return self.act(out + self.shortcut(x))
 
 
-@BACKBONES.register("resnet12")
+@BACKBONES.register
 class ResNet12(nn.Module):
     """ResNet-12 of MetaOptNet (Lee et al., CVPR 2019, "Meta-Learning with Differentiable Convex
     Optimization"), the backbone of most post-2019 few-shot results.
@@ -143,6 +144,7 @@ class ResNet12(nn.Module):
     batch-norm scale 1, bias 0, as the reference code does.
     """
 
+    name: ClassVar[str] = "resnet12"
     Config = ResNet12Config
 
     def __init__(self, config: ResNet12Config, in_channels: int, image_size: int) -> None:

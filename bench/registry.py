@@ -5,6 +5,9 @@ security hole). Each registry answers an unknown name with the allowed names and
 match. Baselines are discovered from the files in ``baselines/`` (the shipped ones and the project's,
 `bench.project`), from the folders listed in ``$BENCH_BASELINES_PATH`` and from the
 ``fewshot_bench.baselines`` entry-point group of installed packages.
+
+Every registered class declares its key once, as its ``name`` class attribute: a class
+decorator ``@THREATS.register`` (no argument) reads it, and baseline discovery does too.
 """
 
 from __future__ import annotations
@@ -16,18 +19,24 @@ import os
 import sys
 import traceback
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeGuard, TypeVar
 
 from bench.errors import BenchError
 from bench.project import project_folder
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from torch import nn
+
+    from bench.baseline import Baseline
+    from bench.data.source import DataSource
 
 ENTRY_POINT_GROUP = "fewshot_bench.baselines"
 PATH_VARIABLE = "BENCH_BASELINES_PATH"  # extra folders of baseline files (os.pathsep-separated)
+USER_PACKAGE = "bench_user_baselines_"  # + folder index: the package of a user folder's modules
 BASELINES_DIR = Path(__file__).resolve().parent.parent / "baselines"
 
 
@@ -40,8 +49,68 @@ def close_match(name: str, allowed: list[str]) -> str:
     return f" Did you mean {match[0]!r}?" if match else ""
 
 
+class Named(Protocol):
+    """What every registry holds: a class that declares its key once, ``name: ClassVar[str]``."""
+
+    @property
+    def name(self) -> str: ...
+
+
+class BackboneClass(Protocol):
+    """A backbone class (`bench.backbones`): ``cls(cls.Config(...), in_channels, image_size)``
+    is an ``nn.Module`` mapping ``(N, C, S, S)`` to ``(N, out_features)``. A protocol, because
+    backbones share no base class and `bench.backbones` imports this module."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def Config(self) -> type: ...  # noqa: N802 - the class attribute it describes
+
+    def __call__(self, config: Any, in_channels: int, image_size: int) -> nn.Module: ...
+
+
+class ThreatClass(Protocol):
+    """`bench.threats.base.Threat` as a class, as the users of `THREATS` read it: this module
+    sits below `bench.threats` in the layers and may not import it. Instances are typed Any;
+    code above `bench.threats` that needs the full type narrows with ``issubclass(cls, Threat)``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...  # a `ThreatKind`, a str enum
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def Config(self) -> type: ...  # noqa: N802 - the class attribute it describes
+
+    @property
+    def min_way(self) -> int: ...
+
+    @property
+    def gradient_free(self) -> bool: ...
+
+    @property
+    def needs_color(self) -> bool: ...
+
+    def display(self, config: Any) -> str: ...
+
+    def threat_model(self, config: Any) -> Any: ...
+
+    def __call__(self, config: Any) -> Any: ...
+
+
+T = TypeVar("T", bound=Named)
+
+
 class Registry(Generic[T]):
-    """A named collection of classes (or factories) of one kind."""
+    """A named collection of classes of one kind, each under the key it declares (``name``)."""
 
     def __init__(self, kind: str, modules: tuple[str, ...] = ()) -> None:
         self.kind = kind
@@ -49,16 +118,20 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
         self._origins: dict[str, str] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
-        """Decorator: ``@BACKBONES.register("conv4")``."""
+    def register(self, item: T) -> T:
+        """Class decorator: ``@THREATS.register`` files the class under its own ``name``.
 
-        def decorate(item: T) -> T:
-            self.add(name, item)
-            return item
+        Raises:
+            BenchError: the class declares no ``name`` of its own (an inherited one would file
+                it under its parent's key), or another class already has that name.
+        """
+        if "name" not in vars(item):
+            raise BenchError(f"{item!r} declares no `name` of its own: add `name = \"...\"`, "
+                             f"the key suites use, to register it as a {self.kind}.")
+        self._add(item.name, item)
+        return item
 
-        return decorate
-
-    def add(self, name: str, item: T) -> None:
+    def _add(self, name: str, item: T) -> None:
         origin = _origin(item)
         if name in self._items and self._origins[name] != origin:
             raise BenchError(f"two {self.kind}s are named {name!r}: one in {self._origins[name]}, one in "
@@ -107,12 +180,12 @@ def _origin(item: object) -> str:
         return repr(item)
 
 
-class BaselineRegistry(Registry[Any]):
+class BaselineRegistry(Registry["type[Baseline]"]):
     """Baselines: every public module in ``baselines/`` plus the entry-point group.
 
     A baseline file that fails to import (a syntax error, a missing package) does not break
     the others: it is recorded in ``broken`` (file, line, error) and named by every error about
-    an unknown baseline and by ``bench list baselines``.
+    an unknown baseline and by ``bench list baselines``. `temporarily` scopes additions.
     """
 
     def __init__(self) -> None:
@@ -135,7 +208,7 @@ class BaselineRegistry(Registry[Any]):
         if own is not None and own.resolve() != BASELINES_DIR:
             extra.insert(0, own)
         for index, folder in enumerate([BASELINES_DIR, *extra]):
-            package = "baselines" if index == 0 else _package(f"bench_user_baselines_{index}", folder)
+            package = "baselines" if index == 0 else _package(f"{USER_PACKAGE}{index}", folder)
             for path in sorted(folder.glob("*.py")):
                 if not path.name.startswith("_"):
                     self._import_file(path, f"{package}.{path.stem}")
@@ -159,8 +232,29 @@ class BaselineRegistry(Registry[Any]):
             if obj.__module__ == module_name and getattr(obj, "name", None) and _is_baseline(obj):
                 self.add_class(obj)
 
-    def add_class(self, cls: Any) -> None:
-        self.add(cls.name, cls)
+    def add_class(self, cls: type[Baseline]) -> None:
+        """Register a baseline class under its ``name``, its own or inherited (a test's subclass)."""
+        self._add(cls.name, cls)
+
+    @contextmanager
+    def temporarily(self) -> Iterator[None]:
+        """A block after which the registry is as it was before: for tests and tools that add
+        baselines (`add_class`) or point ``$BENCH_BASELINES_PATH`` at a folder of their own.
+
+        On entry, the next use discovers the baselines again (the folders as they are set then);
+        on exit, what was added or discovered inside is forgotten, with the user-folder modules
+        imported inside, so that a later block imports its own files under those module names.
+        """
+        saved = dict(self._items), dict(self._origins), dict(self.broken), self._loaded
+        modules = set(sys.modules)
+        self._loaded = False
+        try:
+            yield
+        finally:
+            self._items, self._origins, self.broken, self._loaded = saved
+            for name in set(sys.modules) - modules:
+                if name.startswith(USER_PACKAGE):
+                    del sys.modules[name]
 
 
 def _package(name: str, folder: Path) -> str:
@@ -183,13 +277,13 @@ def import_problem(exc: BaseException, path: Path) -> str:
     return f"{where}{type(exc).__name__}: {exc}"
 
 
-def _is_baseline(cls: type) -> bool:
+def _is_baseline(cls: type) -> TypeGuard[type[Baseline]]:
     from bench.baseline import Baseline
 
     return issubclass(cls, Baseline) and not inspect.isabstract(cls)
 
 
 BASELINES: BaselineRegistry = BaselineRegistry()
-BACKBONES: Registry = Registry("backbone", ("bench.backbones",))
-DATASETS: Registry = Registry("data set", ("bench.data.sources",))
-THREATS: Registry = Registry("threat", ("bench.threats",))
+BACKBONES: Registry[BackboneClass] = Registry("backbone", ("bench.backbones",))
+DATASETS: Registry[type[DataSource]] = Registry("data set", ("bench.data.sources",))
+THREATS: Registry[ThreatClass] = Registry("threat", ("bench.threats",))

@@ -106,7 +106,7 @@ def accuracies(uri: str | None) -> tuple[dict[str, dict[str, list[float]]], dict
     out: dict[str, dict[str, list[float]]] = {"transductive": {}, "frozen to the support set": {}}
     for label, ev in jobs.items():
         threat = THREATS.get(ev.threat.name)(ev.threat.config)
-        episodes = episode_set(suite, job, ev.threat.config, "cpu")
+        episodes = episode_set(suite, ev, "cpu")
         seeds = threat_seeds(job.seed, episodes, stable_key(component_identity(ev.threat)))
         out["transductive"][label] = evaluate_threat(model.baseline, episodes, threat, seeds)
         out["frozen to the support set"][label] = evaluate_threat(frozen, episodes, threat, seeds)  # type: ignore[arg-type]

@@ -79,7 +79,7 @@ def measure(job: TrainJob, device: torch.device, steps: int, warmup: int) -> Ste
     dataset = stand_in(job)
     baseline = build_baseline(job, dataset, device)
     budget = job.variant.train
-    sampler = EpisodeSampler(dataset, "train", budget.way or job.data.way, job.data.shot, job.data.query)
+    sampler = EpisodeSampler(dataset, "train", job.data.way, job.data.shot, job.data.query)
     stream, times = generator(job.seed_for("train-episodes")), []
     for i in range(warmup + steps):
         episodes = sampler.sample(stream, budget.meta_batch)

@@ -110,7 +110,13 @@ EVAL_FAILS = ("maml", "pgd[steps=5]", 1, 1)  # label, threat, shot, seed
 TRAIN_FAILS = ("protonet-aq", 5, 0)  # label, shot, seed
 PARTLY_RUN = (5, 0, ("clean", "fgsm[eps=8/255]", "gaussian_noise[severity=3]"))  # shot, seed, threats run
 ERROR = 'Traceback (most recent call last):\n  File "bench/run/runner.py", line 1\nRuntimeError: {what} (fixture)\n'
-ENV = {"code_version": "0.1.0+gfixture", "packages": "python==3.11", "device": "cpu:x86_64", "data_hash": "d" * 16}
+
+
+def fixture_env() -> dict[str, str]:
+    """The environment tags of every fixture run: a fixed one instead of this machine's."""
+    from bench.tracking.records import CODE_VERSION, DATA_HASH, DEVICE, PACKAGES
+
+    return {CODE_VERSION: "0.1.0+gfixture", PACKAGES: "python==3.11", DEVICE: "cpu:x86_64", DATA_HASH: "d" * 16}
 
 
 def unit(*parts: object) -> float:
@@ -133,17 +139,19 @@ def golden_per_episode(label: str, threat: str, name: str, params: dict, shot: i
 
 def golden_train_tags(train: Any) -> dict[str, str]:
     """The recorder's tag schema (`bench.tracking.tags`) with a fixed environment instead of this machine's."""
+    from bench.tracking.records import FINGERPRINT
     from bench.tracking.tags import identity_tags
 
     fingerprint = hashlib.sha256(train.variant.baseline.name.encode()).hexdigest()[:16]
-    return {**ENV, **identity_tags("golden", train), "fingerprint": fingerprint}
+    return {**fixture_env(), **identity_tags("golden", train), FINGERPRINT: fingerprint}
 
 
 def golden_eval_tags(job: Any) -> dict[str, str]:
+    from bench.tracking.records import EPISODES_HASH
     from bench.tracking.tags import identity_tags
 
-    episodes = hashlib.sha256(f"{job.train.data}-{job.train.seed}".encode()).hexdigest()
-    return {**golden_train_tags(job.train), **identity_tags("golden", job), "episodes_hash": episodes}
+    episodes = hashlib.sha256(f"{job.setting}-{job.train.seed}".encode()).hexdigest()
+    return {**golden_train_tags(job.train), **identity_tags("golden", job), EPISODES_HASH: episodes}
 
 
 # ---- child processes ----------------------------------------------------------------------------

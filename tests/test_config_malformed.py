@@ -151,7 +151,7 @@ CASES = [
     ("a label on a grid entry", baseline("{name: protonet, params: {lr: [0.1, 0.01]}, label: p}"),
      ["baselines[0] (grid point 1 of 2) and baselines[0] (grid point 2 of 2)", "labelled 'p'"]),
     ("training way differs from a fixed head", baseline("{name: maml, train: {way: 20}}"),
-     ["baselines[0].train.way", "sizes its classifier head by the evaluation way", "protonet"]),
+     ["baselines[0].train.way", "sizes its classifier head by the training way", "protonet"]),
     ("suite-wide training way and a fixed head", sub("meta_batch: 1", "meta_batch: 1, way: 10").replace(
         "[protonet]", "[maml]"), ["train.way", "maml sizes its classifier head"]),
     ("unknown backbone", baseline("{name: protonet, backbone: {name: resnet}}"),

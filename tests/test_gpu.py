@@ -24,8 +24,9 @@ threats: [clean, {name: pgd, params: {steps: 5}}, {name: gaussian_noise, params:
 
 def _per_episode(uri: str) -> dict[tuple[str, str], list[float]]:
     from bench.tracking import Tracker
+    from bench.tracking.records import LABEL, THREAT_LABEL
 
-    return {(r.tags["label"], r.tags["threat_label"]): r.per_episode
+    return {(r.tags[LABEL], r.tags[THREAT_LABEL]): r.per_episode
             for r in Tracker(uri, "tiny-gpu", create=False).records()}
 
 

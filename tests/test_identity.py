@@ -14,6 +14,7 @@ import pytest
 
 from bench.cli import main
 from bench.registry import PATH_VARIABLE
+from bench.tracking.records import KEPT_STALE, LABEL, TAG, THREAT_LABEL, TRAIN_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -65,9 +66,8 @@ def mynet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = folder / "mynet.py"
     path.write_text(source)
     monkeypatch.setenv(PATH_VARIABLE, str(folder))
-    monkeypatch.setattr(BASELINES, "_loaded", False)
-    yield path
-    BASELINES._items.pop("mynet", None)  # type: ignore[attr-defined]
+    with BASELINES.temporarily():  # finds mynet.py, forgets it afterwards
+        yield path
 
 
 def test_edited_baseline_code_makes_its_runs_stale(workdir: Path, mynet: Path,
@@ -91,8 +91,8 @@ def test_edited_baseline_code_makes_its_runs_stale(workdir: Path, mynet: Path,
     assert code == 0 and _trained(out) == 0
     from bench.tracking import Tracker
 
-    kept = [r for r in Tracker(None, "mine", create=False).runs() if "bench.kept_stale" in r.data.tags]
-    assert len(kept) == 3 and {r.data.tags["bench.label"] for r in kept} == {"mynet"}  # recorded as such
+    kept = [r for r in Tracker(None, "mine", create=False).runs() if TAG + KEPT_STALE in r.data.tags]
+    assert len(kept) == 3 and {r.data.tags[TAG + LABEL] for r in kept} == {"mynet"}  # recorded as such
 
     code, out = _run(capsys, suite)
     assert code == 0 and _trained(out) == 1 and "rerun   mynet" in out and "stale" in out
@@ -125,7 +125,7 @@ def test_a_copied_suite_reuses_the_runs_of_the_first(workdir: Path, capsys: pyte
     from bench.tracking import Tracker
 
     def per_episode(name: str) -> dict[tuple[str, str], list[float]]:
-        return {(r.tags["label"], r.tags["threat_label"]): r.per_episode
+        return {(r.tags[LABEL], r.tags[THREAT_LABEL]): r.per_episode
                 for r in Tracker(None, name, create=False).records()}
 
     copied, original = per_episode("second"), per_episode("first")
@@ -155,7 +155,7 @@ def test_variants_that_differ_in_training_are_separate_rows(workdir: Path, capsy
     records = Tracker(None, "ablation", create=False).records()
     by_label: dict[str, set[str]] = {}
     for record in records:
-        by_label.setdefault(record.tags["label"], set()).add(record.tags["train_key"])
+        by_label.setdefault(record.tags[LABEL], set()).add(record.tags[TRAIN_KEY])
     assert len(by_label) == 2 and all(len(keys) == 1 for keys in by_label.values())
     assert by_label["protonet"] != by_label["protonet[train.steps=3]"]  # one identity per row
 

@@ -36,7 +36,9 @@ def _records(uri: str) -> list:
 
 
 def _per_episode(uri: str) -> dict[tuple[str, str], list[float]]:
-    return {(r.tags["label"], r.tags["threat_label"]): r.per_episode for r in _records(uri)}
+    from bench.tracking.records import LABEL, THREAT_LABEL
+
+    return {(r.tags[LABEL], r.tags[THREAT_LABEL]): r.per_episode for r in _records(uri)}
 
 
 @pytest.fixture
@@ -47,6 +49,8 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, glyphs) -> Path:
 
 
 def test_run_report_resume(workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    from bench.tracking.records import EPISODES_HASH
+
     suite = _suite(workdir)
     assert main(["run", str(suite), "--device", "cpu", "--no-progress"]) == 0
     out = capsys.readouterr().out
@@ -55,7 +59,7 @@ def test_run_report_resume(workdir: Path, capsys: pytest.CaptureFixture) -> None
     records = _records(uri)
     assert len(records) == 2 * 5 and all(r.status == "FINISHED" for r in records)
     assert all(len(r.per_episode) == 6 for r in records)
-    assert len({r.tags["episodes_hash"] for r in records}) == 1  # paired across baselines and threats
+    assert len({r.tags[EPISODES_HASH] for r in records}) == 1  # paired across baselines and threats
     accuracy = _per_episode(uri)
     for label in ("protonet", "maml"):
         assert accuracy[(label, "fgsm[eps=0]")] == accuracy[(label, "clean")]

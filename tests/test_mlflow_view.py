@@ -11,6 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from bench.cli import main
+from bench.tracking.records import KIND, TAG, THREAT
 
 pytestmark = pytest.mark.integration
 
@@ -36,8 +37,8 @@ def test_runs_carry_real_times_and_readable_results(tmp_path: Path, glyphs, monk
     experiment = client.get_experiment_by_name("view")
     assert experiment.tags["mlflow.note.content"] == "ProtoNet under FGSM, for the MLflow view test."
     runs = client.search_runs([experiment.experiment_id])
-    train = next(r for r in runs if r.data.tags["bench.kind"] == "train")
-    evals = [r for r in runs if r.data.tags["bench.kind"] == "eval"]
+    train = next(r for r in runs if r.data.tags[TAG + KIND] == "train")
+    evals = [r for r in runs if r.data.tags[TAG + KIND] == "eval"]
     for run in runs:  # the job's own span, not the milliseconds of writing the record
         assert before <= run.info.start_time < run.info.end_time <= after
     seconds = float(train.data.metrics["device_seconds"])
@@ -45,7 +46,7 @@ def test_runs_carry_real_times_and_readable_results(tmp_path: Path, glyphs, monk
     history = client.get_metric_history(train.info.run_id, "loss")
     assert len(history) == 30 and all(m.timestamp >= before for m in history)  # not 1970
     assert {"accuracy_pct/Clean", "accuracy_pct/FGSM eps 8/255"} <= set(train.data.metrics)
-    fgsm = next(r for r in evals if r.data.tags["bench.threat"] == "fgsm")
+    fgsm = next(r for r in evals if r.data.tags[TAG + THREAT] == "fgsm")
     assert fgsm.data.metrics["accuracy_pct"] == pytest.approx(100 * fgsm.data.metrics["accuracy"])
     assert train.data.metrics["accuracy_pct/FGSM eps 8/255"] == pytest.approx(fgsm.data.metrics["accuracy_pct"])
     assert fgsm.data.params["text.threat.config.eps"] == "8/255"
@@ -67,7 +68,7 @@ def test_the_printed_mlflow_link_opens_a_runs_table_with_accuracy_columns(
     assert url.startswith(mlflow_server + "/#/experiments/") and "viewStateShareKey=" in url
     train = next(r for r in MlflowClient(tracking_uri=mlflow_server).search_runs(
         [MlflowClient(tracking_uri=mlflow_server).get_experiment_by_name("view").experiment_id])
-        if r.data.tags["bench.kind"] == "train")
+        if r.data.tags[TAG + KIND] == "train")
     done = chromium(tmp_path, "--window-size=1600,1000", "--virtual-time-budget=30000", "--dump-dom", url)
     text = " ".join(re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style).*?</\1>", "", done.stdout, flags=re.S)).split())
     assert "accuracy_pct/Clean" in text and "accuracy_pct/FGSM eps 8/255" in text, text[:2000]

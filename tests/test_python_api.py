@@ -57,6 +57,7 @@ def test_bench_eval_records_new_threats_without_training(tmp_path: Path, glyphs,
 
     from bench.api import load_trained
     from bench.tracking import Tracker
+    from bench.tracking.records import THREAT_LABEL
 
     _suite(tmp_path, monkeypatch, "maml")
     assert main(["run", "t.yaml", "--device", "cpu", "--no-progress"]) == 0
@@ -65,7 +66,7 @@ def test_bench_eval_records_new_threats_without_training(tmp_path: Path, glyphs,
                  "--no-progress"]) == 0
     assert "0 trained now" in capsys.readouterr().out
     records = Tracker("sqlite:///mlflow.db", "t", create=False).records()
-    assert sorted(r.tags["threat_label"] for r in records) == ["clean", "fgsm[eps=4/255]"]  # one new evaluation
+    assert sorted(r.tags[THREAT_LABEL] for r in records) == ["clean", "fgsm[eps=4/255]"]  # one new evaluation
     model = load_trained("t.yaml", "maml")
     with pytest.raises(BenchError, match="5-way head"):
         model.adapt(torch.rand(8, 1, 28, 28), torch.arange(8))

@@ -26,13 +26,14 @@ def _records(suite) -> list:
     from bench.plan.jobs import make_plan
     from bench.report.cells import flatten
     from bench.tracking import RunRecord
+    from bench.tracking.records import ERROR
 
     out = []
     for job in make_plan(suite).all_eval_jobs():
-        d, label = job.train.data, job.train.variant.baseline.label
+        d, label = job.setting, job.train.variant.baseline.label
         tags, params = golden_eval_tags(job), flatten("", job.identity)
         if (label, job.threat.label, d.shot, job.train.seed) == EVAL_FAILS:
-            out.append(RunRecord(job.key, "FAILED", {**tags, "error": "RuntimeError: boom"}, params, {}, []))
+            out.append(RunRecord(job.key, "FAILED", {**tags, ERROR: "RuntimeError: boom"}, params, {}, []))
             continue
         values = golden_per_episode(label, job.threat.label, job.threat.name, params, d.shot, job.train.seed, 12)
         out.append(RunRecord(job.key, "FINISHED", tags, params, {"device_seconds": 1.0}, values))

@@ -26,12 +26,12 @@ import pytest
 
 from bench.cli import main
 from tests.helpers import (
-    ENV,
     ERROR,
     EVAL_FAILS,
     GOLDEN_SUITE,
     PARTLY_RUN,
     TRAIN_FAILS,
+    fixture_env,
     golden_eval_tags,
     golden_per_episode,
     golden_train_tags,
@@ -45,7 +45,7 @@ def _write_eval(tracker, job, parent: str, n: int, episodes: int) -> None:
     from bench.tracking import PER_EPISODE
     from bench.tracking.tags import flatten
 
-    d, label = job.train.data, job.train.variant.baseline.label
+    d, label = job.setting, job.train.variant.baseline.label
     run = tracker.start(job.name, golden_eval_tags(job), parent=parent)
     params = flatten("", job.identity)
     tracker.log(run, params=params)
@@ -64,6 +64,7 @@ def write_store(uri: str, suite_path: Path) -> None:
     from bench.plan.jobs import make_plan
     from bench.suite.load import load_suite
     from bench.tracking import Tracker
+    from bench.tracking.records import JOB_KEY, KIND, LABEL
     from bench.tracking.tags import flatten
 
     suite = load_suite(str(suite_path))
@@ -81,7 +82,7 @@ def write_store(uri: str, suite_path: Path) -> None:
         for job in plan.eval_jobs[train.key]:
             if shot != PARTLY_RUN[0] or job.threat.label in PARTLY_RUN[2]:
                 _write_eval(tracker, job, parent, n, suite.eval.episodes)
-    stale = tracker.start("stale", {**ENV, "kind": "eval", "job_key": "0" * 16, "label": "protonet"})
+    stale = tracker.start("stale", {**fixture_env(), KIND: "eval", JOB_KEY: "0" * 16, LABEL: "protonet"})
     tracker.end(stale, "FAILED", ERROR.format(what="an older configuration"))
 
 

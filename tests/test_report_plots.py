@@ -80,6 +80,7 @@ def table(tmp_path_factory: pytest.TempPathFactory):
     from bench.report.filters import Filters
     from bench.suite.load import load_suite
     from bench.tracking import RunRecord
+    from bench.tracking.records import EPISODES_HASH
     from bench.tracking.tags import flatten, identity_tags
 
     path = tmp_path_factory.mktemp("plots") / "plots.yaml"
@@ -87,7 +88,7 @@ def table(tmp_path_factory: pytest.TempPathFactory):
     suite = load_suite(str(path))
     records = []
     for job in make_plan(suite).all_eval_jobs():
-        tags = {**identity_tags(suite.name, job), "episodes_hash": "e" * 16}
+        tags = {**identity_tags(suite.name, job), EPISODES_HASH: "e" * 16}
         params = flatten("", job.identity)
         values = _accuracies(job.train.variant.baseline.label, job, params, suite.eval.episodes)
         records.append(RunRecord(job.key, "FINISHED", tags, params, {"device_seconds": 1.0}, values))
@@ -215,9 +216,11 @@ def test_same_named_families_get_the_parameters_that_differ() -> None:
 def test_severity_curves_average_the_same_corruptions_at_every_severity() -> None:
     from bench.report.model import Column
     from bench.report.plots.data import balanced
+    from bench.threats.base import ThreatKind
 
     def run(name: str, severity: int) -> Column:
-        return Column(f"{name}[severity={severity}]", "corruption", name=name, params=(("severity", str(severity)),))
+        return Column(f"{name}[severity={severity}]", ThreatKind.CORRUPTION, name=name,
+                      params=(("severity", str(severity)),))
 
     fog, snow, frost = [run("fog", s) for s in (1, 3, 5)], [run("snow", s) for s in (1, 3, 5)], [run("frost", 3)]
     chosen = balanced(fog + snow + frost)

@@ -14,14 +14,16 @@ import pytest
 from scipy import stats
 
 from bench.errors import BenchError
+from bench.registry import THREATS
 from bench.report.aggregate import add_aggregates
 from bench.report.compare import Options, analyse, pair
 from bench.report.filters import parse_filters
-from bench.report.model import Cell, Column, SettingData
+from bench.report.model import Cell, Column, ColumnRole, SettingData
 from bench.report.text import cell_text, problem_lines
 from bench.stats import bootstrap_interval, holm, mean_ci, paired_test, seed_level_ci, t_interval
 from bench.suite.load import DataSetting
 from bench.suite.published import parse_value
+from bench.threats.base import ThreatKind
 
 
 def test_mean_ci_matches_scipy_t_interval() -> None:
@@ -122,7 +124,8 @@ def test_pairing_unit_follows_the_shared_seeds() -> None:
 def _table(cells: dict[str, Cell], columns: tuple[str, ...] = ("clean",)) -> SettingData:
     """One table whose every column holds the same ``cells`` (row label -> cell)."""
     rows = [(label, label) for label in cells]
-    return SettingData(DataSetting("glyphs", 28, 5, 1, 4), rows, [Column(c, c, (), c) for c in columns],
+    threats = [Column(c, THREATS.get(c).kind, (), c) for c in columns]  # kinds as the classes declare them
+    return SettingData(DataSetting("glyphs", 28, 5, 1, 4), rows, threats,
                        {(label, c): cell for label, cell in cells.items() for c in columns}, (0,), {})
 
 
@@ -154,10 +157,10 @@ def test_mean_corruption_and_worst_case_per_episode() -> None:
     from bench.threats.base import ThreatModel
 
     at8, at32 = ThreatModel("Linf", 8 / 255), ThreatModel("Linf", 32 / 255)
-    columns = [Column("fgsm", "attack", threat_model=at8), Column("pgd", "attack", threat_model=at8),
-               Column("pgd32", "attack", threat_model=at32),
-               Column("noise", "corruption", params=(("severity", "1"),)),
-               Column("blur", "corruption", params=(("severity", "1"),))]
+    columns = [Column("fgsm", ThreatKind.ATTACK, threat_model=at8), Column("pgd", ThreatKind.ATTACK, threat_model=at8),
+               Column("pgd32", ThreatKind.ATTACK, threat_model=at32),
+               Column("noise", ThreatKind.CORRUPTION, params=(("severity", "1"),)),
+               Column("blur", ThreatKind.CORRUPTION, params=(("severity", "1"),))]
     cells = {("r", "fgsm"): _cell({0: [0.6, 0.2, 0.8]}), ("r", "pgd"): _cell({0: [0.4, 0.3, 0.9]}),
              ("r", "pgd32"): _cell({0: [0.0, 0.0, 0.1]}),
              ("r", "noise"): _cell({0: [1.0, 0.5, 0.0]}), ("r", "blur"): Cell((0,), problems={0: "FAILED: boom"})}
@@ -254,7 +257,7 @@ def test_pairing_on_several_seeds_tests_the_seed_means_not_the_pooled_episodes()
 
 
 def test_robust_gap_is_clean_minus_threat() -> None:
-    columns = [Column("clean", "clean"), Column("fgsm", "attack", name="fgsm")]
+    columns = [Column("clean", ThreatKind.CLEAN), Column("fgsm", ThreatKind.ATTACK, name="fgsm")]
     clean, attacked = [0.9, 0.8, 1.0, 0.7, 0.9], [0.5, 0.6, 0.4, 0.3, 0.5]
     result = analyse(_columns_table(columns, {("a", "clean"): {0: clean}, ("a", "fgsm"): {0: attacked}}), Options())
     gap = result.gaps[("a", "fgsm")]
@@ -264,7 +267,8 @@ def test_robust_gap_is_clean_minus_threat() -> None:
 
 def test_mean_corruption_is_the_mean_not_the_median_of_the_corruptions() -> None:
     # Per episode, the three corruptions give 0.0, 0.3, 0.9 (mean 0.4, median 0.3).
-    columns = [Column(name, "corruption", name=name, params=(("severity", "1"),)) for name in ("noise", "blur", "fog")]
+    columns = [Column(name, ThreatKind.CORRUPTION, name=name, params=(("severity", "1"),))
+               for name in ("noise", "blur", "fog")]
     values = {("r", "noise"): {0: [0.0, 0.9, 0.3]}, ("r", "blur"): {0: [0.3, 0.0, 0.9]},
               ("r", "fog"): {0: [0.9, 0.3, 0.0]}}
     data = _columns_table(columns, values)
@@ -276,11 +280,11 @@ def test_per_severity_mean_corruption_groups_by_the_recorded_severity() -> None:
     # The labels do not carry the severity and the columns alternate severities: only the
     # recorded ``severity`` parameter can group them.
     spec = [("c-a", "noise", "3"), ("c-b", "noise", "1"), ("c-c", "blur", "3"), ("c-d", "blur", "1")]
-    columns = [Column(label, "corruption", name=name, params=(("severity", s),)) for label, name, s in spec]
+    columns = [Column(label, ThreatKind.CORRUPTION, name=name, params=(("severity", s),)) for label, name, s in spec]
     values = {("r", "c-a"): {0: [0.2, 0.4]}, ("r", "c-b"): {0: [0.8, 1.0]}, ("r", "c-c"): {0: [0.0, 0.2]},
               ("r", "c-d"): {0: [0.6, 0.6]}}
     data = _columns_table(columns, values)
-    derived = {c.label: c for c in data.columns if c.kind == "mean-corruption"}
+    derived = {c.label: c for c in data.columns if c.role is ColumnRole.MEAN_CORRUPTION}
     assert list(derived) == ["mean corruption", "mean corruption s=1", "mean corruption s=3"]
     assert derived["mean corruption"].members == ("c-a", "c-b", "c-c", "c-d")
     assert derived["mean corruption s=1"].members == ("c-b", "c-d")

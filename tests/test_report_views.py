@@ -3,6 +3,8 @@ mCE, the headline / detail views and the LaTeX layout that keeps every tabular o
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 
@@ -10,9 +12,10 @@ from bench.registry import THREATS
 from bench.report.aggregate import add_aggregates
 from bench.report.compare import Options, analyse
 from bench.report.mce import relative_mce
-from bench.report.model import Cell, Column, SettingData
-from bench.report.tables import LATEX_COLUMNS, latex_blocks
-from bench.report.views import headline_columns, row_titles, setting_views
+from bench.report.model import Cell, Column, ColumnRole, SettingData
+from bench.report.tables import LATEX_COLUMNS, LATEX_NOTES, latex_blocks
+from bench.report.text import notes
+from bench.report.views import MCE_NOTE, headline_columns, row_titles, setting_views
 from bench.suite.published import Published
 from bench.suite.values import DataSetting
 from bench.threats.attacks import PGD, PGDConfig, Square, SquareConfig
@@ -22,8 +25,11 @@ SETTING = DataSetting("glyphs", 28, 5, 1, 10)
 LINF8 = ThreatModel("Linf", 8 / 255)
 
 
-def _column(label: str, kind: str, name: str = "", params: tuple = (), model: ThreatModel | None = None) -> Column:
-    return Column(label, kind, (), name, params, model, display=label.upper())
+def _column(label: str, kind: ThreatKind, name: str = "", params: tuple = (),
+            model: ThreatModel | None = None) -> Column:
+    """A threat column with what the registered class ``name`` declares about the headline."""
+    headline = name in THREATS and THREATS.get(name).in_headline
+    return Column(label, kind, (), name, params, model, display=label.upper(), in_headline=headline)
 
 
 def _table(columns: list[Column], accuracy: dict[tuple[str, str], np.ndarray], rows: list[tuple[str, str]],
@@ -46,7 +52,7 @@ def _episodes(mean: float, seed: int, n: int = 60) -> np.ndarray:
 
 def test_rows_no_test_separates_share_a_rank_and_a_clearly_worse_row_ranks_below_both() -> None:
     rows = [("a", "protonet"), ("b", "protonet"), ("c", "maml")]
-    clean = _column("clean", "clean")
+    clean = _column("clean", ThreatKind.CLEAN)
     accuracy = {("a", "clean"): _episodes(0.90, 1), ("b", "clean"): _episodes(0.90, 2),
                 ("c", "clean"): _episodes(0.30, 3)}
     result = analyse(_table([clean], accuracy, rows), Options())
@@ -55,7 +61,7 @@ def test_rows_no_test_separates_share_a_rank_and_a_clearly_worse_row_ranks_below
 
 def test_a_row_without_a_result_has_no_rank() -> None:
     rows = [("a", "protonet"), ("b", "maml")]
-    clean = _column("clean", "clean")
+    clean = _column("clean", ThreatKind.CLEAN)
     result = analyse(_table([clean], {("a", "clean"): _episodes(0.9, 1)}, rows), Options())
     assert result.ranks == {("a", "clean"): 1}
 
@@ -64,11 +70,12 @@ def test_relative_mce_follows_hendrycks_and_dietterich() -> None:
     """Reference errors: clean 10, s1 20, s3 40 (loss 40); the model: clean 5, s1 10, s3 15 (loss
     15), so its relative CE is 37.5% on both corruptions, and the reference's is 100%."""
     rows = [("ref", "protonet"), ("model", "maml")]
-    columns = [_column("clean", "clean")]
+    columns = [_column("clean", ThreatKind.CLEAN)]
     values = {"ref": (0.9, 0.8, 0.6), "model": (0.95, 0.9, 0.85)}
     accuracy = {}
     for name in ("fog", "snow"):
-        columns += [_column(f"{name}[severity={s}]", "corruption", name, (("severity", str(s)),)) for s in (1, 3)]
+        columns += [_column(f"{name}[severity={s}]", ThreatKind.CORRUPTION, name, (("severity", str(s)),))
+                    for s in (1, 3)]
     for label, (clean, s1, s3) in values.items():
         accuracy[(label, "clean")] = np.full(10, clean)
         for name in ("fog", "snow"):
@@ -81,8 +88,9 @@ def test_relative_mce_follows_hendrycks_and_dietterich() -> None:
 
 def test_a_corruption_that_costs_the_reference_nothing_is_left_out_and_named() -> None:
     rows = [("ref", "protonet"), ("model", "maml")]
-    columns = [_column("clean", "clean"), _column("fog[severity=1]", "corruption", "fog", (("severity", "1"),)),
-               _column("snow[severity=1]", "corruption", "snow", (("severity", "1"),))]
+    columns = [_column("clean", ThreatKind.CLEAN),
+               _column("fog[severity=1]", ThreatKind.CORRUPTION, "fog", (("severity", "1"),)),
+               _column("snow[severity=1]", ThreatKind.CORRUPTION, "snow", (("severity", "1"),))]
     accuracy = {(r, c.label): np.full(10, v) for r, v in (("ref", 0.9), ("model", 0.8)) for c in columns}
     accuracy[("ref", "snow[severity=1]")] = np.full(10, 0.7)
     accuracy[("model", "snow[severity=1]")] = np.full(10, 0.7)
@@ -91,16 +99,66 @@ def test_a_corruption_that_costs_the_reference_nothing_is_left_out_and_named() -
     assert found.values["model"] == pytest.approx(50)  # loss 10 against the reference's 20
 
 
+def _mce_notes(reference_snow: bool) -> list[str]:
+    """The notes under a table whose reference loses 20 points to fog and, where it has a
+    result there (``reference_snow``), to snow."""
+    rows = [("ref", "protonet"), ("model", "maml")]
+    columns = [_column("clean", ThreatKind.CLEAN),
+               _column("fog[severity=1]", ThreatKind.CORRUPTION, "fog", (("severity", "1"),)),
+               _column("snow[severity=1]", ThreatKind.CORRUPTION, "snow", (("severity", "1"),))]
+    accuracy = {(r, c.label): np.full(10, v) for r, v in (("ref", 0.7), ("model", 0.8)) for c in columns}
+    accuracy[("ref", "clean")] = np.full(10, 0.9)
+    if not reference_snow:
+        del accuracy[("ref", "snow[severity=1]")]
+    data = _table(columns, accuracy, rows)
+    data.facts = dict.fromkeys(("episodes", "hashes", "devices", "code", "fingerprints", "kept_stale"), "")
+    table = analyse(data, Options())
+    assert "rel. mCE" in setting_views(table, {}, "ref", "s", "glyphs")[0].headers
+    suite = types.SimpleNamespace(mce_reference="ref", references={}, datasets=(), path="s.yaml")
+    return notes(table, types.SimpleNamespace(published={}, suite=suite))  # type: ignore[arg-type]
+
+
+def test_the_notes_name_the_corruptions_the_relative_mce_leaves_out() -> None:
+    """The reference has no snow result: rel. mCE is over fog alone, and the notes under the
+    table (md, tex and html render them) say so by the corruption's display name."""
+    left_out = [line for line in _mce_notes(reference_snow=False) if line.startswith(MCE_NOTE)]
+    assert left_out == [f"{MCE_NOTE} Snow: the reference (ref) has no result on them or loses no accuracy "
+                        f"to them (the ratio's denominator would be missing or not positive)"]
+    assert left_out[0].startswith(LATEX_NOTES)  # printed under the LaTeX headline, not hidden in a comment
+    assert not [line for line in _mce_notes(reference_snow=True) if "leaves out" in line]
+
+
+def test_the_headline_takes_a_threat_by_its_declaration_not_its_name() -> None:
+    assert THREATS.get("label_noise").in_headline and not THREATS.get("support_outliers").in_headline
+    rows = [("protonet", "protonet")]
+    columns = [_column("clean", ThreatKind.CLEAN),
+               Column("label_noise", ThreatKind.SUPPORT, (), "label_noise"),  # the name, no declaration
+               Column("declared", ThreatKind.SUPPORT, (), "my_noise", in_headline=True)]
+    table = analyse(_table(columns, {("protonet", c.label): _episodes(0.5, 1) for c in columns}, rows), Options())
+    assert [c.label for c in headline_columns(table)] == ["clean", "declared"]
+
+
+def test_a_column_kind_is_declared_not_spelt() -> None:
+    with pytest.raises(TypeError, match="needs a ThreatKind"):
+        Column("pgd", "attack")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="needs a ThreatKind"):
+        Column("worst", ThreatKind.ATTACK, ("pgd",), role=ColumnRole.WORST_CASE)
+    assert Column("worst", None, ("pgd",), role=ColumnRole.WORST_CASE).kind_text == "worst-case"
+    assert Column("pgd", ThreatKind.ATTACK).kind_text == "attack"
+
+
 def _robust_table() -> SettingData:
     rows = [("protonet", "protonet"), ("maml+aq", "maml")]
-    columns = [_column("clean", "clean"), _column("fgsm", "attack", "fgsm", (), LINF8),
-               _column("pgd", "attack", "pgd", (), LINF8), _column("support_pgd", "support", "support_pgd"),
-               _column("label_noise", "support", "label_noise"), _column("domain_shift", "shift", "domain_shift"),
-               *(_column(f"{n}[severity={s}]", "corruption", n, (("severity", str(s)),))
+    columns = [_column("clean", ThreatKind.CLEAN), _column("fgsm", ThreatKind.ATTACK, "fgsm", (), LINF8),
+               _column("pgd", ThreatKind.ATTACK, "pgd", (), LINF8),
+               _column("support_pgd", ThreatKind.SUPPORT, "support_pgd"),
+               _column("label_noise", ThreatKind.SUPPORT, "label_noise"),
+               _column("domain_shift", ThreatKind.SHIFT, "domain_shift"),
+               *(_column(f"{n}[severity={s}]", ThreatKind.CORRUPTION, n, (("severity", str(s)),))
                  for n in ("fog", "snow") for s in (1, 3))]
-    columns = [Column(c.label, c.kind, (), c.name, c.params, c.threat_model,
-                      display=(f"{c.name.capitalize()}, s{dict(c.params)['severity']}" if c.kind == "corruption"
-                               else c.label.upper())) for c in columns]
+    columns = [Column(c.label, c.kind, (), c.name, c.params, c.threat_model, in_headline=c.in_headline,
+                      display=(f"{c.name.capitalize()}, s{dict(c.params)['severity']}"
+                               if c.kind is ThreatKind.CORRUPTION else c.label.upper())) for c in columns]
     accuracy = {(r, c.label): _episodes(0.5, i) for r, _ in rows for i, c in enumerate(columns)}
     return _table(columns, accuracy, rows)
 

@@ -16,7 +16,7 @@ import pytest
 
 from bench.registry import PATH_VARIABLE, THREATS
 from bench.report.aggregate import add_aggregates
-from bench.report.model import Cell, Column, SettingData
+from bench.report.model import Cell, Column, ColumnRole, SettingData
 from bench.report.sanity import FLAG, sanity_flags
 from bench.suite.load import DataSetting
 
@@ -43,7 +43,7 @@ def test_a_clean_record_set_raises_no_flag() -> None:
                   ("pgd8-20", "pgd", {"eps": 8 / 255, "steps": 20}, [0.1, 0.1, 0.2, 0.2]),
                   ("square8", "square", {"eps": 8 / 255}, [0.25, 0.2, 0.3, 0.2])])
     assert sanity_flags(data) == []
-    assert [c.label for c in data.columns if c.kind == "worst-case"] == ["worst L∞ 8/255"]
+    assert [c.label for c in data.columns if c.role is ColumnRole.WORST_CASE] == ["worst L∞ 8/255"]
 
 
 def test_each_violation_is_flagged_on_the_suspect_cell() -> None:
@@ -62,7 +62,7 @@ def test_noise_is_not_a_violation_and_radii_are_not_mixed() -> None:
     data = table([("fgsm1", "fgsm", {"eps": 0.01}, low), ("fgsm2", "fgsm", {"eps": 0.02}, high),
                   ("square2", "square", {"eps": 0.01, "norm": "L2"}, [0.0] * 4)])
     assert sanity_flags(data) == []  # the L2 Square shares no threat model with the L-inf FGSM
-    assert not [c for c in data.columns if c.kind == "worst-case"]  # one attack per radius
+    assert not [c for c in data.columns if c.role is ColumnRole.WORST_CASE]  # one attack per radius
 
 
 QUANTISED = '''
@@ -112,15 +112,12 @@ def test_a_quantising_model_is_flagged_and_protonet_is_not(tmp_path: Path, monke
     folder.mkdir()
     (folder / "quantised.py").write_text(QUANTISED)
     monkeypatch.setenv(PATH_VARIABLE, str(folder))
-    monkeypatch.setattr(BASELINES, "_loaded", False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     (tmp_path / "masking.yaml").write_text(SUITE)
-    try:
+    with BASELINES.temporarily():  # finds quantised.py, forgets it afterwards
         assert main(["run", "masking.yaml", "--device", "cpu", "--no-progress"]) == 0
         assert main(["report", "masking.yaml"]) == 0
-    finally:
-        BASELINES._items.pop("quantised", None)  # type: ignore[attr-defined]
     capsys.readouterr()
     data = json.loads((tmp_path / "reports" / "masking" / "leaderboard.json").read_text())
     sanity = {(c["baseline"], c["column"]): c["sanity"] for c in data["cells"]}

@@ -21,7 +21,8 @@ import torch
 from bench.baseline import Baseline, TaskModel
 from bench.cli import main
 from bench.registry import BASELINES
-from bench.tracking import TAG, Tracker
+from bench.tracking import Tracker
+from bench.tracking.records import ERROR, JOB_KEY, KIND, LABEL, SEED, TAG, THREAT_LABEL
 from tests.helpers import LineReader, kill_group
 
 pytestmark = pytest.mark.integration
@@ -51,7 +52,7 @@ def write(folder: Path, text: str = SUITE) -> Path:
 
 
 def per_episode(uri: str, name: str = "sched") -> dict[tuple[str, str, str], list[float]]:
-    return {(r.tags["label"], r.tags["threat_label"], r.tags["seed"]): r.per_episode
+    return {(r.tags[LABEL], r.tags[THREAT_LABEL], r.tags[SEED]): r.per_episode
             for r in Tracker(uri, name, create=False).records() if r.status == "FINISHED"}
 
 
@@ -60,7 +61,7 @@ def statuses(uri: str, name: str = "sched") -> Counter:
 
 
 def finished_keys(uri: str, name: str = "sched") -> Counter:
-    return Counter(r.data.tags[TAG + "job_key"] for r in Tracker(uri, name, create=False).runs()
+    return Counter(r.data.tags[TAG + JOB_KEY] for r in Tracker(uri, name, create=False).runs()
                    if r.info.status == "FINISHED")
 
 
@@ -228,11 +229,9 @@ class Failing(Baseline):
 def failing_registered() -> Iterator[type[Failing]]:
     """`Failing` registered for one test, with a counter of attempts that starts at zero."""
     per_test = type("Failing", (Failing,), {"attempts": Counter()})
-    BASELINES.add_class(per_test)
-    try:
+    with BASELINES.temporarily():
+        BASELINES.add_class(per_test)
         yield per_test
-    finally:
-        BASELINES._items.pop("failing")
 
 
 def test_a_failing_job_is_isolated_recorded_and_retried(workdir: Path, failing_registered,
@@ -246,17 +245,17 @@ def test_a_failing_job_is_isolated_recorded_and_retried(workdir: Path, failing_r
     assert status == 1
     assert "failing" in err and "TrainingDiverged" in err
     records = Tracker("sqlite:///mlflow.db", "sched", create=False).records()
-    by_label = {(r.tags["label"], r.tags["threat_label"]): r for r in records}
+    by_label = {(r.tags[LABEL], r.tags[THREAT_LABEL]): r for r in records}
     assert by_label[("protonet", "clean")].status == "FINISHED"  # the others still ran
     failed = by_label[("failing[mode=nan]", "clean")]
-    assert failed.status == "FAILED" and "TrainingDiverged" in failed.tags["error"]
+    assert failed.status == "FAILED" and "TrainingDiverged" in failed.tags[ERROR]
     # The flaky job failed once, was retried, and then trained: its failure is superseded.
     assert by_label[("flaky", "clean")].status == "FAILED"  # evaluating it raises by design
     runs = Tracker("sqlite:///mlflow.db", "sched", create=False).runs()
-    train_runs = [r for r in runs if r.data.tags.get(TAG + "label") == "flaky" and r.data.tags[TAG + "kind"] == "train"]
+    train_runs = [r for r in runs if r.data.tags.get(TAG + LABEL) == "flaky" and r.data.tags[TAG + KIND] == "train"]
     assert sorted(r.info.status for r in train_runs) == ["FAILED", "FINISHED"]
-    failed_train = [r for r in runs if r.data.tags.get(TAG + "label") == "failing[mode=nan]"
-                    and r.data.tags[TAG + "kind"] == "train"]
+    failed_train = [r for r in runs if r.data.tags.get(TAG + LABEL) == "failing[mode=nan]"
+                    and r.data.tags[TAG + KIND] == "train"]
     assert len(failed_train) == 2  # first attempt and one retry, both recorded
     tracker = Tracker("sqlite:///mlflow.db", "sched", create=False)
     assert b"Traceback" in tracker.read_file(failed_train[0].info.run_id, "traceback.txt")
@@ -273,7 +272,7 @@ def test_a_killed_worker_fails_only_its_job_and_is_replaced(workdir: Path, faili
     _, err = capsys.readouterr()
     assert status == 1 and "worker died" in err
     records = Tracker("sqlite:///mlflow.db", "sched", create=False).records()
-    by_cell = {(r.tags["label"], r.tags["seed"], r.tags["threat_label"]): r.status for r in records}
+    by_cell = {(r.tags[LABEL], r.tags[SEED], r.tags[THREAT_LABEL]): r.status for r in records}
     for seed in ("0", "1"):  # every protonet job ran on the replacement workers
         assert by_cell[("protonet", seed, "clean")] == "FINISHED"
         assert by_cell[("protonet", seed, "gaussian_noise[severity=2]")] == "FINISHED"
@@ -301,7 +300,7 @@ def _write_runs(args: tuple[str, int]) -> None:
     uri, worker = args
     tracker = Tracker(uri, "concurrent")
     for i in range(5):
-        run_id = tracker.start(f"w{worker}-{i}", {"job_key": f"{worker}-{i}", "kind": "eval"})
+        run_id = tracker.start(f"w{worker}-{i}", {JOB_KEY: f"{worker}-{i}", KIND: "eval"})
         tracker.log(run_id, params={"worker": worker}, metrics={"accuracy": i / 10})
         tracker.log_file(run_id, "per_episode.json", b'{"accuracy": [0.5]}')
         tracker.end(run_id)

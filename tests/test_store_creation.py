@@ -87,9 +87,10 @@ def _created_size(folder: Path) -> int:
 
 def _usable(uri: str) -> None:
     from bench.tracking import Tracker
+    from bench.tracking.records import JOB_KEY, KIND
 
     tracker = Tracker(uri, "after")
-    run_id = tracker.start("probe", {"job_key": "k", "kind": "train"})
+    run_id = tracker.start("probe", {JOB_KEY: "k", KIND: "train"})
     tracker.end(run_id)
     assert tracker.finished() == {"k": run_id}
 

@@ -74,6 +74,7 @@ def test_mlflow_keeps_the_validation_curve_and_the_report_names_the_checkpoint(
     from mlflow.tracking import MlflowClient
 
     from bench.cli import main
+    from bench.tracking.records import KIND, SELECTED_STEP, SELECTION, TAG
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -81,11 +82,11 @@ def test_mlflow_keeps_the_validation_curve_and_the_report_names_the_checkpoint(
     assert main(["run", "protocol.yaml", "--device", "cpu", "--no-progress"]) == 0
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("protocol").experiment_id])
-    train = next(r for r in runs if r.data.tags["bench.kind"] == "train")
+    train = next(r for r in runs if r.data.tags[TAG + KIND] == "train")
     curve = client.get_metric_history(train.info.run_id, "val_accuracy_pct")
     assert [m.step for m in curve] == [2, 4, 6]
     best = max(curve, key=lambda m: (m.value, -m.step)).step
-    assert train.data.tags["bench.selection"] == "best_val" and train.data.tags["bench.selected_step"] == str(best)
+    assert train.data.tags[TAG + SELECTION] == "best_val" and train.data.tags[TAG + SELECTED_STEP] == str(best)
     assert main(["report", "protocol.yaml", "--out", str(tmp_path / "out")]) == 0
     text = (tmp_path / "out" / "protocol" / "leaderboard.md").read_text()
     assert f"protonet (seed 0) best_val@{best}" in text
@@ -124,16 +125,19 @@ def test_the_validation_figure_draws_each_seed_and_stars_the_kept_checkpoint() -
 
 def test_the_report_says_whether_validation_plateaued() -> None:
     from bench.report.command import checkpoint_text
+    from bench.tracking.records import SELECTED_STEP, SELECTION, STOPPED_EARLY
+
+    def tags(selection: str, step: str, stopped: str = "") -> dict[str, str]:
+        return {SELECTION: selection, SELECTED_STEP: step, STOPPED_EARLY: stopped}
 
     steps, patience = {"train.steps": "3000", "train.patience": "4"}, {"train.patience": "0"}
-    assert checkpoint_text({"selection": "best_val", "selected_step": "1200", "stopped_early": "1700"}, steps) \
+    assert checkpoint_text(tags("best_val", "1200", "1700"), steps) \
         == "best_val@1200 (stopped early at 1700)"
-    assert checkpoint_text({"selection": "best_val", "selected_step": "2900", "stopped_early": ""}, steps) \
+    assert checkpoint_text(tags("best_val", "2900"), steps) \
         == "best_val@2900 (no plateau within 3000)"  # early stopping on, cap reached first
     no_stopping = {**steps, **patience}
-    assert checkpoint_text({"selection": "best_val", "selected_step": "3000", "stopped_early": ""}, no_stopping) \
+    assert checkpoint_text(tags("best_val", "3000"), no_stopping) \
         == "best_val@3000 (no plateau within 3000)"  # still improving at the cap
-    assert checkpoint_text({"selection": "best_val", "selected_step": "2000", "stopped_early": ""}, no_stopping) \
+    assert checkpoint_text(tags("best_val", "2000"), no_stopping) \
         == "best_val@2000"
-    assert checkpoint_text({"selection": "last", "selected_step": "1000", "stopped_early": ""},
-                           {"train.steps": "1000"}) == "last@1000"
+    assert checkpoint_text(tags("last", "1000"), {"train.steps": "1000"}) == "last@1000"

@@ -29,13 +29,14 @@ threats: [clean]
 def test_every_baseline_reaches_three_times_chance_at_twenty_way(tmp_path: Path, glyphs,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from bench.tracking import Tracker
+    from bench.tracking.records import LABEL
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     names = [*BASELINES.names(), "{name: maml, params: {first_order: true}}"]
     (tmp_path / "twenty.yaml").write_text(SUITE.format(way=WAY, steps=300, baselines=", ".join(names)))
     assert main(["run", "twenty.yaml", "--device", "cpu", "--no-progress"]) == 0
-    accuracy = {r.tags["label"]: r.metrics["accuracy"] for r in Tracker("sqlite:///mlflow.db", "twenty").records()}
+    accuracy = {r.tags[LABEL]: r.metrics["accuracy"] for r in Tracker("sqlite:///mlflow.db", "twenty").records()}
     assert len(accuracy) == len(names)
     low = {label: round(100 * a, 1) for label, a in accuracy.items() if a < 3 * CHANCE}
     assert not low, f"below 3x chance ({300 * CHANCE:.0f}%) at {WAY}-way: {low}; all: {accuracy}"

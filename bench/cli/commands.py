@@ -204,7 +204,8 @@ def _print_plan(plan: Any, uri: str | None, resume: Any) -> int:
     for i, job in enumerate(plan.train_jobs, 1):
         print(f"{i:3}. train {job.key} {job.name} [{decisions[job.key].describe()}]")
         for ev in plan.eval_jobs[job.key]:
-            print(f"       eval  {ev.key} {ev.threat.label} [{decisions[ev.key].describe()}]")
+            tested = f" · {ev.setting.label}" if ev.setting != job.data else ""  # trained on another shape
+            print(f"       eval  {ev.key} {ev.threat.label}{tested} [{decisions[ev.key].describe()}]")
     counts = Counter(d.action for d in decisions.values())
     print(f"{plan.suite.name}: {counts['run']} jobs to run, {counts['skip']} finished, "
           f"{counts['copy']} reused from other suites")

@@ -185,7 +185,7 @@ def _check_counts(per_split: dict[str, list[tuple[str, np.ndarray]]]) -> None:
                             f"files are incomplete. Replace them with the official release.")
 
 
-@DATASETS.register("cifarfs")
+@DATASETS.register
 class CifarFS(_CifarSplit):
     """CIFAR-FS (Bertinetto et al. 2019): 64 / 16 / 20 CIFAR-100 classes, 600 images each."""
 
@@ -195,7 +195,7 @@ class CifarFS(_CifarSplit):
     split_classes = {"train": 64, "val": 16, "test": 20}
 
 
-@DATASETS.register("fc100")
+@DATASETS.register
 class FC100(_CifarSplit):
     """FC100 (Oreshkin et al. 2018): CIFAR-100 split by superclass, 60 / 20 / 20 classes."""
 

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 
 import torch
 
-SPLITS = ("train", "val", "test")
-
 
 @dataclass(frozen=True)
 class ImageDataset:
@@ -27,6 +25,9 @@ class ImageDataset:
         splits: split name -> int64 tensor of the class ids in that split (disjoint).
         content_hash: hex digest identifying the pixels, labels and splits; it goes into
             every MLflow run so that results on different data never get mixed.
+        groups: grouping name -> the group of each class id (Omniglot's ``"alphabet"``), as
+            the data source declares them (`DataSource.groupings`); metadata derived from the
+            class names, so not part of ``content_hash``.
     """
 
     name: str
@@ -35,6 +36,7 @@ class ImageDataset:
     class_names: tuple[str, ...]
     splits: dict[str, torch.Tensor]
     content_hash: str
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
     _by_split: dict[str, torch.Tensor] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -70,7 +72,15 @@ class ImageDataset:
             self.class_names,
             self.splits,
             self.content_hash,
+            self.groups,
         )
+
+    def group_rows(self, split: str, grouping: str) -> torch.Tensor:
+        """int64 ``(n_classes,)``: for each class of ``split`` (in `class_table` row order) the
+        index of its group in ``grouping``, groups numbered in order of first appearance."""
+        names = [self.groups[grouping][int(c)] for c in self.splits[split]]
+        order = {name: i for i, name in enumerate(dict.fromkeys(names))}
+        return torch.tensor([order[name] for name in names], dtype=torch.long)
 
 
 def _build_class_table(labels: torch.Tensor, class_ids: torch.Tensor) -> torch.Tensor:

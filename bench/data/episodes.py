@@ -57,13 +57,18 @@ class EpisodeSampler:
         split: ``"train"``, ``"val"`` or ``"test"``.
         way, shot, query: episode shape; every class of the split must have at least
             ``shot + query`` samples (checked by the suite validator).
+        within: a grouping of ``dataset.groups``: each episode's classes come from one group,
+            drawn uniformly among the groups of the split (Lake et al. 2015's within-alphabet
+            runs); every group must hold ``way`` classes (checked by the suite validator).
     """
 
-    def __init__(self, dataset: ImageDataset, split: str, way: int, shot: int, query: int) -> None:
+    def __init__(self, dataset: ImageDataset, split: str, way: int, shot: int, query: int,
+                 within: str | None = None) -> None:
         self.images = dataset.images
         self.labels = dataset.labels
         self.way, self.shot, self.query = way, shot, query
         self.table, counts = dataset.class_table(split)
+        self.group_rows = dataset.group_rows(split, within) if within else None
         # Padding slots (beyond a class's true count) get a key below every real one, so the
         # top-k never picks them.
         width = self.table.shape[1]
@@ -76,13 +81,25 @@ class EpisodeSampler:
         """Sample indices of ``count`` episodes: int64 ``(count, way * (shot + query))`` (CPU)."""
         n_classes, width = self.table.shape
         # top-k of uniform keys is a uniform draw without replacement, and O(n) unlike argsort.
-        classes = torch.rand(count, n_classes, generator=gen).topk(self.way, dim=1).indices
+        class_keys = torch.rand(count, n_classes, generator=gen)
+        if self.group_rows is not None:
+            class_keys = self._within_group(class_keys, gen)
+        classes = class_keys.topk(self.way, dim=1).indices
         keys = torch.rand(count, self.way, width, generator=gen) - self.pad_key[classes]
         slots = keys.topk(self.shot + self.query, dim=2).indices
         picked = self.table[classes[:, :, None], slots]  # (count, way, shot + query)
         support = picked[:, :, : self.shot].reshape(count, -1)
         query = picked[:, :, self.shot :].reshape(count, -1)
         return torch.cat([support, query], dim=1)
+
+    def _within_group(self, class_keys: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Keys ``(count, n_classes)`` with every class outside each episode's drawn group pushed
+        below the rest (keys are in [0, 1), so -1 never reaches the top ``way``)."""
+        assert self.group_rows is not None
+        groups = int(self.group_rows.max()) + 1
+        chosen = torch.randint(groups, (class_keys.shape[0],), generator=gen)
+        outside = self.group_rows[None, :] != chosen[:, None]
+        return class_keys.masked_fill(outside, -1.0)
 
     def gather(self, indices: torch.Tensor) -> list[Episode]:
         """Materialise episodes from index rows ``(count, way * (shot + query))``: one gather."""
@@ -145,12 +162,14 @@ class EpisodeSet:
 
 
 def fixed_episodes(dataset: ImageDataset, split: str, way: int, shot: int, query: int,
-                   count: int, seed: int) -> EpisodeSet:
-    """The test-episode set for one (data set, split, way, shot, query, count, seed)."""
-    sampler = EpisodeSampler(dataset, split, way, shot, query)
+                   count: int, seed: int, within: str | None = None) -> EpisodeSet:
+    """The test-episode set for one (data set, split, way, shot, query, count, seed[, within])."""
+    sampler = EpisodeSampler(dataset, split, way, shot, query, within)
     indices = sampler.draw_indices(generator(seed), count)
     key = {"data": dataset.content_hash, "split": split, "way": way, "shot": shot,
            "query": query, "count": count, "seed": seed}
+    if within:  # absent otherwise, so every hash made before the option existed still holds
+        key["within"] = within
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode())
     digest.update(indices.numpy().tobytes())
     return EpisodeSet(sampler, indices, key, digest.hexdigest())

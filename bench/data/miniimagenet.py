@@ -113,7 +113,7 @@ def decode_classes(files: dict[str, list[Path]], size: int) -> dict[str, np.ndar
     return decoded
 
 
-@DATASETS.register("miniimagenet")
+@DATASETS.register
 class MiniImageNet(DataSource):
     """miniImageNet, Ravi & Larochelle (2017) split: 64 / 16 / 20 classes of 600 images, 84x84 RGB."""
 

@@ -83,7 +83,7 @@ def locate(stem: str, raw: Path | None, staging: Path, strict: bool) -> Path:
     return download(resource(stem), staging)
 
 
-@DATASETS.register("mnist")
+@DATASETS.register
 class Mnist(DataSource):
     """MNIST's 10,000 test digits, all 10 classes in the ``test`` split (cross-domain evaluation)."""
 

@@ -144,6 +144,13 @@ class _Omniglot(DataSource):
     sets: ClassVar[dict[str, tuple[str, ...]]]
     by_alphabet: ClassVar[bool] = True
     rotations: ClassVar[tuple[int, ...]] = (0,)
+    groupings: ClassVar[tuple[str, ...]] = ("alphabet",)
+
+    def class_group(self, grouping: str, class_name: str) -> str:
+        """The alphabet of ``Alphabet/characterNN[/rotDDD]`` (a rotated character stays in it)."""
+        if grouping != "alphabet":
+            return super().class_group(grouping, class_name)
+        return class_name.split("/")[0]
 
     def prepare(self, root: Path | None = None, image_size: int | None = None,
                 raw: Path | None = None, strict: bool = True) -> ImageDataset:
@@ -212,7 +219,7 @@ def _check_drawers(chosen: dict[str, dict[str, list[Path]]]) -> None:
                                 f"{DRAWERS}; the copy is incomplete. Unpack or download it again.")
 
 
-@DATASETS.register("omniglot")
+@DATASETS.register
 class OmniglotVinyals(_Omniglot):
     """Vinyals et al. (2016) split with rotations; val as in Snell et al. (2017)."""
 
@@ -224,7 +231,7 @@ class OmniglotVinyals(_Omniglot):
     rotations = (0, 90, 180, 270)
 
 
-@DATASETS.register("omniglot-lake")
+@DATASETS.register
 class OmniglotLake(_Omniglot):
     """Lake et al. (2015): background alphabets for training, evaluation alphabets for test."""
 
@@ -233,7 +240,7 @@ class OmniglotLake(_Omniglot):
     sets = {"train": ("images_background",), "val": ("images_background",), "test": ("images_evaluation",)}
 
 
-@DATASETS.register("omniglot-minimal")
+@DATASETS.register
 class OmniglotMinimal(_Omniglot):
     """The two minimal background sets: train/val from small1, unseen alphabets of small2 for test."""
 

@@ -7,6 +7,7 @@ interface, so a new data set is one class registered in `bench.data.sources`.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
@@ -28,6 +29,8 @@ class DataSource(ABC):
             validator uses it to reject episodes wider than a split, without loading data).
         samples_per_class: the fewest images any class has (bounds shot + query).
         resizable: whether ``image_size`` may differ from ``default_size``.
+        groupings: the names of the class groupings the data set carries (``"alphabet"`` for
+            Omniglot), for episodes drawn within one group (a data setting's ``within``).
     """
 
     name: ClassVar[str]
@@ -37,6 +40,7 @@ class DataSource(ABC):
     split_classes: ClassVar[dict[str, int]]
     samples_per_class: ClassVar[int] = 20
     resizable: ClassVar[bool] = False
+    groupings: ClassVar[tuple[str, ...]] = ()
 
     def cache_dir(self, root: Path | None = None, image_size: int | None = None) -> Path:
         """Folder of the prepared cache for this image size."""
@@ -69,3 +73,12 @@ class DataSource(ABC):
     def ensure(self, root: Path | None = None, image_size: int | None = None) -> ImageDataset:
         """Load, preparing first when the source can build itself offline (glyphs)."""
         return self.load(root, image_size)
+
+    def class_group(self, grouping: str, class_name: str) -> str:
+        """The group of ``grouping`` a class belongs to (override with `groupings`)."""
+        raise KeyError(f"{self.name} declares no grouping {grouping!r}")
+
+    def with_groups(self, dataset: ImageDataset) -> ImageDataset:
+        """``dataset`` carrying every declared grouping (`ImageDataset.groups`)."""
+        groups = {g: tuple(self.class_group(g, name) for name in dataset.class_names) for g in self.groupings}
+        return dataclasses.replace(dataset, groups=groups)

@@ -21,7 +21,7 @@ import hashlib
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bench.plan.jobs import EvalJob, TrainJob
@@ -175,7 +175,9 @@ def _train_classes(job: TrainJob) -> tuple[type, ...]:
     from bench.registry import BACKBONES, BASELINES, DATASETS, THREATS
 
     variant = job.variant
-    classes = [BASELINES.get(variant.baseline.name), DATASETS.get(job.data.name), BACKBONES.get(variant.backbone.name)]
+    # all classes; Any because backbones and threats are typed by protocols, which are not `type`
+    classes: list[Any] = [BASELINES.get(variant.baseline.name), DATASETS.get(job.data.name),
+                          BACKBONES.get(variant.backbone.name)]
     if variant.train.adversarial != "none":
         classes.append(THREATS.get(variant.train.adversarial))
     return tuple(classes)

@@ -1,9 +1,13 @@
-"""Grid expansion: a suite becomes train jobs and, per train job, one eval job per threat.
+"""Grid expansion: a suite becomes train jobs and, per train job, its eval jobs.
 
-Every job has a stable content key: a hash of everything that determines its result (the
-baseline's resolved config, backbone, training budget, data setting, seed; for an eval job,
-its train job, threat config and evaluation settings). Keys name MLflow runs, drive resume
-(a key with a FINISHED run is skipped) and seed every random stream of the job.
+Every job has a stable content key: a hash of everything that determines its result. A train
+job's key hashes what training uses: the baseline's resolved config, the backbone, the training
+options and the *training* data setting (data set, image size, training way, shot and query:
+`training_setting`) and the seed. Test way, shot, query and episode count are evaluation
+settings, so one trained model serves every test setting it can classify, as in the papers
+(Snell et al. 2017, Table 1: one 60-way 1-shot ProtoNet is tested at 5-way and 20-way 1-shot).
+An eval job's key adds its test setting, threat and evaluation settings. Keys name MLflow runs,
+drive resume (a key with a FINISHED run is skipped) and seed every random stream of the job.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 from bench.fields import identity_fields
 from bench.seeding import derive_seed
-from bench.suite.load import BaselineVariant, Component, DataSetting, Suite
+from bench.suite.values import BaselineVariant, Component, DataSetting, Suite
 
 
 def stable_key(identity: dict[str, Any]) -> str:
@@ -27,7 +31,7 @@ def stable_key(identity: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class TrainJob:
-    """Meta-train one baseline variant on one data setting with one seed."""
+    """Meta-train one baseline variant with one seed; ``data`` is its training setting."""
 
     key: str
     name: str
@@ -42,11 +46,12 @@ class TrainJob:
 
 @dataclass(frozen=True)
 class EvalJob:
-    """Evaluate one threat on the fixed test episodes with the train job's checkpoint."""
+    """Evaluate one threat on the fixed test episodes of ``setting`` with the train job's checkpoint."""
 
     key: str
     name: str
     train: TrainJob
+    setting: DataSetting
     threat: Component
     identity: dict[str, Any]
 
@@ -65,40 +70,75 @@ def component_identity(component: Component) -> dict[str, Any]:
     return {"name": component.name, "config": component.resolved()}
 
 
+# Resolved into the training data setting, so that ``train.way: 5`` on a 5-way setting and no
+# ``train.way`` at all name the same job.
+SHAPE_OPTIONS = ("way", "shot", "query")
+
+
+def training_setting(variant: BaselineVariant, data: DataSetting) -> DataSetting:
+    """The shape of ``variant``'s training episodes on ``data``: ``train.way``/``shot``/``query``
+    where set, else the test setting's (``within`` shapes test episodes only)."""
+    train = variant.train
+    return dataclasses.replace(data, way=train.way or data.way, shot=train.shot or data.shot,
+                               query=train.query or data.query, within=None)
+
+
 def train_identity(variant: BaselineVariant, data: DataSetting, seed: int) -> dict[str, Any]:
+    """What a train job's result depends on; ``data`` is its training setting."""
+    options = {k: v for k, v in identity_fields(variant.train).items() if k not in SHAPE_OPTIONS}
     return {
         # The label is a display name, not a cause of the result: leaving it out lets a suite
         # that names the same variant differently reuse its runs.
         "baseline": component_identity(variant.baseline),
         "backbone": component_identity(variant.backbone),
-        "train": identity_fields(variant.train),
-        "data": dataclasses.asdict(data),
+        "train": options,
+        "data": _setting_identity(data),
         "seed": seed,
     }
 
 
+def _setting_identity(data: DataSetting) -> dict[str, Any]:
+    """A data setting as hashed: ``within`` appears only when set, so keys of settings without it
+    are the same as before the option existed."""
+    fields = dataclasses.asdict(data)
+    if fields.get("within") is None:
+        fields.pop("within", None)
+    return fields
+
+
 def make_plan(suite: Suite) -> Plan:
-    """Expand the grid (order: data setting, seed, baseline variant; threats in suite order)."""
-    train_jobs, eval_jobs = [], {}
+    """Expand the grid (order: test setting, seed, baseline variant; threats in suite order).
+
+    Train jobs are shared: the test settings a variant's training setting serves add eval jobs
+    to one train job, listed in the order the settings first appear.
+    """
+    train_jobs: dict[str, TrainJob] = {}
+    eval_jobs: dict[str, list[EvalJob]] = {}
     for data in suite.datasets:
         for seed in suite.seeds:
-            for variant in suite.baselines:
-                identity = train_identity(variant, data, seed)
-                key = stable_key(identity)
-                name = f"{variant.baseline.label} · {data.label} · seed {seed}"
-                job = TrainJob(key, name, variant, data, seed, identity)
-                train_jobs.append(job)
-                eval_jobs[key] = tuple(_eval_job(job, threat, suite) for threat in suite.threats)
-    return Plan(suite, tuple(train_jobs), eval_jobs)
+            for variant in (v for v in suite.baselines if v.runs_on(data)):
+                job = _train_job(variant, training_setting(variant, data), seed)
+                train_jobs.setdefault(job.key, job)
+                evals = eval_jobs.setdefault(job.key, [])
+                evals.extend(_eval_job(job, data, threat, suite) for threat in suite.threats)
+    return Plan(suite, tuple(train_jobs.values()), {key: tuple(evals) for key, evals in eval_jobs.items()})
 
 
-def _eval_job(train: TrainJob, threat: Component, suite: Suite) -> EvalJob:
-    identity = {"train": train.key, "threat": component_identity(threat),
+def _train_job(variant: BaselineVariant, data: DataSetting, seed: int) -> TrainJob:
+    identity = train_identity(variant, data, seed)
+    name = f"{variant.baseline.label} · {data.label} · seed {seed}"
+    return TrainJob(stable_key(identity), name, variant, data, seed, identity)
+
+
+def _eval_job(train: TrainJob, setting: DataSetting, threat: Component, suite: Suite) -> EvalJob:
+    identity = {"train": train.key, "setting": _setting_identity(setting), "threat": component_identity(threat),
                 "eval": dataclasses.asdict(suite.eval)}
-    return EvalJob(stable_key(identity), f"{threat.label} · {train.name}", train, threat, identity)
+    name = f"{threat.label} · {train.variant.baseline.label} · {setting.label} · seed {train.seed}"
+    return EvalJob(stable_key(identity), name, train, setting, threat, identity)
 
 
 def episode_seed(suite: Suite, data: DataSetting, seed: int) -> int:
-    """The test-episode seed: depends on the data setting and suite seed, never the baseline."""
-    return derive_seed(seed, "test-episodes", *dataclasses.astuple(data), suite.eval.episodes,
-                       suite.eval.split)
+    """The test-episode seed: depends on the test setting and suite seed, never the baseline
+    (``within``, when set, is part of it; unset it leaves the seed as it always was)."""
+    shape = [v for k, v in dataclasses.asdict(data).items() if not (k == "within" and v is None)]
+    return derive_seed(seed, "test-episodes", *shape, suite.eval.episodes, suite.eval.split)

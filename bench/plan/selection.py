@@ -41,8 +41,12 @@ class Selection:
 
 
 def _names(job: TrainJob) -> dict[str, list[str]]:
-    return {"baselines": [job.variant.baseline.label, job.variant.baseline.name], "seeds": [str(job.seed)],
-            "datasets": [job.data.label, job.data.name]}
+    return {"baselines": [job.variant.baseline.label, job.variant.baseline.name], "seeds": [str(job.seed)]}
+
+
+def _eval_names(job: EvalJob) -> dict[str, list[str]]:
+    """An evaluation's threat and its test setting (a train job serves several settings)."""
+    return {"threats": [job.threat.label, job.threat.name], "datasets": [job.setting.label, job.setting.name]}
 
 
 def _matches(patterns: tuple[str, ...], names: list[str]) -> bool:
@@ -57,15 +61,12 @@ def select(plan: Plan, selection: Selection) -> Plan:
         names = _names(job)
         if not all(_matches(getattr(selection, axis), names[axis]) for axis in names):
             continue
-        evals = tuple(e for e in plan.eval_jobs[job.key] if _matches(selection.threats, _threat_names(e)))
+        evals = tuple(e for e in plan.eval_jobs[job.key]
+                      if all(_matches(getattr(selection, axis), n) for axis, n in _eval_names(e).items()))
         if evals:
             train_jobs.append(job)
             eval_jobs[job.key] = evals
     return Plan(plan.suite, tuple(train_jobs), eval_jobs)
-
-
-def _threat_names(job: EvalJob) -> list[str]:
-    return [job.threat.label, job.threat.name]
 
 
 def _refuse_unmatched(plan: Plan, selection: Selection) -> None:
@@ -74,7 +75,8 @@ def _refuse_unmatched(plan: Plan, selection: Selection) -> None:
         for axis, values in _names(job).items():
             names[axis].update(values)
         for ev in plan.eval_jobs[job.key]:
-            names["threats"].update(_threat_names(ev))
+            for axis, values in _eval_names(ev).items():
+                names[axis].update(values)
     for axis in names:
         for pattern in getattr(selection, axis):
             if not _matches((pattern,), sorted(names[axis])):

@@ -1,6 +1,6 @@
 """Derived columns, computed per test episode from their member threats.
 
-- **mean corruption**: the mean accuracy over the corruption threats (``kind == "corruption"``),
+- **mean corruption**: the mean accuracy over the corruption threats (`ThreatKind.CORRUPTION`),
   overall and, when a severity has several corruptions, per severity (the threat's recorded
   ``threat.config.severity``);
 - **worst case per threat model**: AutoAttack's worst case (Croce & Hein 2020) over the attacks
@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bench.report.model import Cell, Column
-from bench.threats.base import ThreatModel
+from bench.report.model import Cell, Column, ColumnRole
+from bench.threats.base import ThreatKind, ThreatModel
 
 MEAN_CORRUPTION = "mean corruption"
 WORST_CASE = "worst"
@@ -36,7 +36,7 @@ def severity_groups(columns: list[Column]) -> dict[int, list[str]]:
     groups: dict[int, list[str]] = {}
     for column in columns:
         severity = column.param("severity")
-        if column.kind == "corruption" and severity is not None and severity.isdigit():
+        if column.kind is ThreatKind.CORRUPTION and severity is not None and severity.isdigit():
             groups.setdefault(int(severity), []).append(column.label)
     return dict(sorted(groups.items()))
 
@@ -44,21 +44,23 @@ def severity_groups(columns: list[Column]) -> dict[int, list[str]]:
 def derived_columns(columns: list[Column]) -> list[Column]:
     """The derived columns a table gets: only where they summarise two or more threats."""
     out = []
-    corruptions = tuple(c.label for c in columns if c.kind == "corruption")
+    corruptions = tuple(c.label for c in columns if c.kind is ThreatKind.CORRUPTION)
     if len(corruptions) >= 2:
-        out.append(Column(MEAN_CORRUPTION, "mean-corruption", corruptions, display="Mean corruption"))
+        out.append(Column(MEAN_CORRUPTION, None, corruptions, display="Mean corruption",
+                          role=ColumnRole.MEAN_CORRUPTION))
         groups = severity_groups(columns)
         if len(groups) >= 2 and any(len(labels) >= 2 for labels in groups.values()):
-            out += [Column(f"{MEAN_CORRUPTION} s={s}", "mean-corruption", tuple(labels), "",
-                           (("severity", str(s)),), display=f"Mean corruption, s{s}") for s, labels in groups.items()]
+            out += [Column(f"{MEAN_CORRUPTION} s={s}", None, tuple(labels), "", (("severity", str(s)),),
+                           display=f"Mean corruption, s{s}", role=ColumnRole.MEAN_CORRUPTION)
+                    for s, labels in groups.items()]
     by_model: dict[ThreatModel, list[str]] = {}
     for column in columns:
-        if column.kind == "attack" and column.threat_model is not None and column.threat_model.eps > 0:
+        if column.kind is ThreatKind.ATTACK and column.threat_model is not None and column.threat_model.eps > 0:
             by_model.setdefault(column.threat_model, []).append(column.label)
     for model, labels in sorted(by_model.items()):
         if len(labels) >= 2:
-            out.append(Column(worst_case_label(model), "worst-case", tuple(labels), threat_model=model,
-                              display=f"Worst {model.text()}"))
+            out.append(Column(worst_case_label(model), None, tuple(labels), threat_model=model,
+                              display=f"Worst {model.text()}", role=ColumnRole.WORST_CASE))
     return out
 
 
@@ -86,7 +88,7 @@ def add_aggregates(columns: list[Column], cells: dict[tuple[str, str], Cell], ro
     """Append the derived cells of every row to ``cells``; returns the derived columns."""
     extra = derived_columns(columns)
     for column in extra:
-        reduce = np.min if column.kind == "worst-case" else np.mean
+        reduce = np.min if column.role is ColumnRole.WORST_CASE else np.mean
         for row in rows:
             members = [cells.get((row, m), Cell(seeds)) for m in column.members]
             cells[(row, column.label)] = combine(members, seeds, reduce, column.members)

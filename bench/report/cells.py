@@ -11,7 +11,6 @@ are computed per episode from their member threats on the shared test episodes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,10 +23,23 @@ from bench.report.filters import Filters, NoMatchingJobs
 from bench.report.model import Cell, Collected, Column, SettingData
 from bench.report.validation import curves_by_row
 from bench.suite.load import Component, DataSetting, Suite
+from bench.threats.base import Threat
+from bench.tracking.records import (
+    CODE_VERSION,
+    DEVICE,
+    EPISODES_HASH,
+    ERROR,
+    FINGERPRINT,
+    JOB_KEY,
+    KEPT_STALE,
+    LABEL,
+    SEED,
+    SUITE,
+    THREAT_LABEL,
+    TRAIN_KEY,
+    RunRecord,
+)
 from bench.tracking.tags import flatten, identity_tags, job_params
-
-if TYPE_CHECKING:  # plain data; importing bench.tracking at run time would import mlflow
-    from bench.tracking.records import RunRecord
 
 PARAM_PREFIX = "threat.config."
 SELECTED = "train_selected"  # on eval records (`bench.report.command.gather`): best_val@300, last@1000
@@ -36,7 +48,7 @@ SELECTED = "train_selected"  # on eval records (`bench.report.command.gather`): 
 def job_tags(job: EvalJob) -> dict[str, str]:
     """The tags and params the recorder writes for ``job`` (what filters are matched against)."""
     tags = identity_tags("", job)
-    return {**job_params(job), **{k: v for k, v in tags.items() if k not in ("suite", "job_key", "train_key")}}
+    return {**job_params(job), **{k: v for k, v in tags.items() if k not in (SUITE, JOB_KEY, TRAIN_KEY)}}
 
 
 def short_error(error: str | None) -> str:
@@ -49,7 +61,7 @@ def latest_by_key(records: Iterable[RunRecord]) -> dict[str, RunRecord]:
     """Job key -> its record: the last FINISHED run, else the last other run (oldest first in)."""
     chosen: dict[str, RunRecord] = {}
     for record in records:
-        key = record.tags.get("job_key", "")
+        key = record.tags.get(JOB_KEY, "")
         if record.status == "FINISHED" or chosen.get(key) is None or chosen[key].status != "FINISHED":
             chosen[key] = record
     return chosen
@@ -82,9 +94,9 @@ def collect(suite: Suite, records: list[RunRecord], filters: Filters | None = No
     latest = latest_by_key(records)
     plan = make_plan(suite)
     known = {job.key for job in plan.all_eval_jobs()} | {job.key for job in plan.train_jobs}
-    ignored = sum(1 for r in records if r.tags.get("job_key") not in known)
-    settings = [_setting(data, [j for j in shown if j.train.data == data], latest, suite.seeds)
-                for data in suite.datasets if any(j.train.data == data for j in shown)]
+    ignored = sum(1 for r in records if r.tags.get(JOB_KEY) not in known)
+    settings = [_setting(data, [j for j in shown if j.setting == data], latest, suite.seeds)
+                for data in suite.datasets if any(j.setting == data for j in shown)]
     return Collected(settings, ignored)
 
 
@@ -120,7 +132,7 @@ def _fill(cell: Cell, job: EvalJob, latest: dict[str, RunRecord]) -> RunRecord |
     seed, record = job.train.seed, latest.get(job.key)
     if record is not None and record.status == "FINISHED":
         cell.per_seed[seed] = np.asarray(record.per_episode, dtype=np.float64)
-        cell.hashes[seed] = record.tags.get("episodes_hash", "")
+        cell.hashes[seed] = record.tags.get(EPISODES_HASH, "")
         cell.device_seconds = (cell.device_seconds or 0.0) + float(record.metrics.get("device_seconds", 0.0))
         return record
     if record is not None:
@@ -136,19 +148,30 @@ def _fill(cell: Cell, job: EvalJob, latest: dict[str, RunRecord]) -> RunRecord |
 
 def _problem(record: RunRecord, what: str) -> str:
     if record.status == "FAILED":
-        return f"FAILED: {what}{short_error(record.tags.get('error'))}"
+        return f"FAILED: {what}{short_error(record.tags.get(ERROR))}"
     return f"missing: {what}{record.status} run (interrupted; run the suite again to resume)"
 
 
 def _column(threat: Component, records: list[RunRecord | None]) -> Column:
     """A threat column; its parameters as recorded (the plan's identity when nothing ran yet) and
-    what its class declares (kind, threat model, gradient-free)."""
+    what its class declares (kind, threat model, gradient-free, own headline column). The kind is
+    the class's `ThreatKind`, never the record's ``threat_kind`` tag text: past this point no
+    column is told apart by a string."""
     recorded = next((r.params for r in records if r is not None and r.params), None)
     params = recorded if recorded is not None else flatten("threat", {"config": threat.resolved()})
     own = tuple(sorted((k[len(PARAM_PREFIX):], v) for k, v in params.items() if k.startswith(PARAM_PREFIX)))
-    cls = THREATS.get(threat.name)
+    cls = threat_class(threat.name)
     return Column(threat.label, cls.kind, (), threat.name, own, cls.threat_model(threat.config), cls.gradient_free,
-                  cls.display(threat.config))
+                  cls.display(threat.config), in_headline=cls.in_headline)
+
+
+def threat_class(name: str) -> type[Threat]:
+    """The class registered as threat ``name``, with its declarations typed (`bench.registry`
+    sits below `bench.threats` and types a threat class by a protocol without them)."""
+    cls = THREATS.get(name)
+    if not (isinstance(cls, type) and issubclass(cls, Threat)):
+        raise TypeError(f"threat {name!r} is registered as {cls!r}, not a bench.threats.base.Threat")
+    return cls
 
 
 def _facts(records: list[RunRecord]) -> dict[str, str]:
@@ -158,12 +181,12 @@ def _facts(records: list[RunRecord]) -> dict[str, str]:
         return ", ".join(str(v) for v in sorted(found)) or "none"
 
     return {"episodes": values(lambda r: len(r.per_episode)),
-            "hashes": values(lambda r: r.tags.get("episodes_hash", "")[:12]),
-            "devices": values(lambda r: r.tags.get("device", "unknown")),
-            "code": values(lambda r: r.tags.get("code_version", "unknown")),
-            "fingerprints": _per_label(records, lambda r: r.tags.get("fingerprint") or "none"),
-            "kept_stale": _per_label([r for r in records if r.tags.get("kept_stale")],
-                                     lambda r: r.tags.get("threat_label", "")),
+            "hashes": values(lambda r: r.tags.get(EPISODES_HASH, "")[:12]),
+            "devices": values(lambda r: r.tags.get(DEVICE, "unknown")),
+            "code": values(lambda r: r.tags.get(CODE_VERSION, "unknown")),
+            "fingerprints": _per_label(records, lambda r: r.tags.get(FINGERPRINT) or "none"),
+            "kept_stale": _per_label([r for r in records if r.tags.get(KEPT_STALE)],
+                                     lambda r: r.tags.get(THREAT_LABEL, "")),
             "checkpoints": _per_seed([r for r in records if r.tags.get(SELECTED)], lambda r: r.tags[SELECTED])}
 
 
@@ -171,12 +194,12 @@ def _per_label(records: list[RunRecord], get: Callable[[RunRecord], str]) -> str
     """``label: a, b; label2: c`` over the records (the code fingerprints behind each row)."""
     grouped: dict[str, set[str]] = {}
     for record in records:
-        grouped.setdefault(record.tags.get("label", ""), set()).add(str(get(record)))
+        grouped.setdefault(record.tags.get(LABEL, ""), set()).add(str(get(record)))
     return "; ".join(f"{label}: {', '.join(sorted(found))}" for label, found in sorted(grouped.items()))
 
 
 def _per_seed(records: list[RunRecord], get: Callable[[RunRecord], str]) -> str:
     """``label (seed 0) a; label (seed 1) b``: one value per row and seed (a train run's), in
     label and seed order (a set per label would merge seeds that happen to agree)."""
-    found = {(r.tags.get("label", ""), int(r.tags.get("seed", "0"))): str(get(r)) for r in records}
+    found = {(r.tags.get(LABEL, ""), int(r.tags.get(SEED, "0"))): str(get(r)) for r in records}
     return "; ".join(f"{label} (seed {seed}) {value}" for (label, seed), value in sorted(found.items()))

@@ -63,20 +63,20 @@ def gather(tracker: Tracker) -> list[RunRecord]:
     and interrupted eval runs (their eval jobs have no FINISHED or FAILED record). Each eval
     record also carries what its train run kept (`train_facts`)."""
     from bench.tracking import RunRecord
-    from bench.tracking.records import short_tags
+    from bench.tracking.records import JOB_KEY, KIND, SELECTION, TRAIN_KEY, short_tags
 
     runs = tracker.runs()
     extra, trained = [], {}
     for run in runs:
         tags = short_tags(run)
-        kind, status = tags.get("kind"), run.info.status
+        kind, status = tags.get(KIND), run.info.status
         if (kind == "train" and status in ("FAILED", "KILLED")) or (kind == "eval" and status == "KILLED"):
             extra.append(RunRecord(run.info.run_id, status, tags, {}, {}, []))
-        if kind == "train" and status == "FINISHED" and tags.get("selection"):
-            trained[tags.get("job_key", "")] = train_facts(tracker, run, tags)
+        if kind == "train" and status == "FINISHED" and tags.get(SELECTION):
+            trained[tags.get(JOB_KEY, "")] = train_facts(tracker, run, tags)
     records = tracker.records(runs)
     for record in records:
-        record.tags.update(trained.get(record.tags.get("train_key", ""), {}))
+        record.tags.update(trained.get(record.tags.get(TRAIN_KEY, ""), {}))
     return extra + records
 
 
@@ -85,25 +85,30 @@ def train_facts(tracker: Tracker, run: Any, tags: dict[str, str]) -> dict[str, s
     the tags `bench.report.cells` and `bench.report.validation` read on its eval records."""
     from bench.report.cells import SELECTED
     from bench.report.validation import CURVE, SELECTED_STEP, encode
+    from bench.tracking import records  # by module: `SELECTED_STEP` above is the report's own key
     from bench.tracking.recording import VALIDATION_METRIC
 
     seconds = run.data.metrics.get("device_seconds")
     text = checkpoint_text(tags, run.data.params)
+    best = tags.get(records.SELECTION) == "best_val"  # a step that was chosen, not just the last one
     return {SELECTED: text if seconds is None else f"{text}, trained {seconds:.0f} s",
             CURVE: encode(tracker.history(run.info.run_id, VALIDATION_METRIC)),
-            SELECTED_STEP: tags.get("selected_step", "") if tags.get("selection") == "best_val" else ""}
+            SELECTED_STEP: tags.get(records.SELECTED_STEP, "") if best else ""}
 
 
 def checkpoint_text(tags: dict[str, str], params: dict[str, str]) -> str:
     """``best_val@1200 (stopped early at 1700)``, ``best_val@3000 (no plateau within 3000)``,
     ``last@1000``: which weights a train run kept, and whether its validation plateaued (had
     ``train.patience`` validations without a new best) before the step cap."""
-    text = f"{tags['selection']}@{tags.get('selected_step', '?')}"
+    # here, not at the top: the CLI imports this module at every start, bench.tracking imports mlflow
+    from bench.tracking.records import SELECTED_STEP, SELECTION, STOPPED_EARLY
+
+    text = f"{tags[SELECTION]}@{tags.get(SELECTED_STEP, '?')}"
     steps = params.get("train.steps", "?")
-    if tags.get("stopped_early"):
-        return f"{text} (stopped early at {tags['stopped_early']})"
+    if tags.get(STOPPED_EARLY):
+        return f"{text} (stopped early at {tags[STOPPED_EARLY]})"
     early_stopping = params.get("train.patience", "0") not in ("0", "")
-    if tags["selection"] == "best_val" and (early_stopping or tags.get("selected_step") == steps):
+    if tags[SELECTION] == "best_val" and (early_stopping or tags.get(SELECTED_STEP) == steps):
         return f"{text} (no plateau within {steps})"
     return text
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.report.index import WrittenReport, rewrite_block
 from bench.report.tables import markdown_table
+from bench.threats.base import ThreatKind
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def _text(cell: dict[str, Any]) -> str:
 
 def attack_strength_table(report: WrittenReport) -> str:
     """The Markdown table: one row per (baseline, threat model), attacks in the suite's order."""
-    attacks = [c for c in report.data["cells"] if c["column_kind"] == "attack" and c["threat_model"]]
+    attacks = [c for c in report.data["cells"] if c["column_kind"] == ThreatKind.ATTACK.value and c["threat_model"]]
     models = list(dict.fromkeys(c["threat_model"] for c in attacks))
     names = list(dict.fromkeys(c["column_header"].split(", ")[0] for c in attacks))
     headers = ["baseline", "radius", *names, *(f"{n} − {names[0]}" for n in names[1:])]

@@ -18,6 +18,7 @@ from bench.report.tables import provenance
 from bench.report.text import RULES
 from bench.report.views import row_titles
 from bench.stats import Paired
+from bench.threats.base import ThreatKind
 
 FIELDS = ("dataset", "way", "shot", "image_size", "query", "baseline", "baseline_title", "column", "column_header",
           "column_kind", "threat_model", "members",
@@ -48,7 +49,7 @@ def cell_record(report: Report, table: TableResult, label: str, column: Any) -> 
     out: dict[str, Any] = dict.fromkeys(FIELDS)
     out.update(dataset=setting.name, way=setting.way, shot=setting.shot, image_size=setting.image_size,
                query=setting.query, baseline=label, baseline_title=row_titles(table)[label], column=column.label,
-               column_header=column.header, column_kind=column.kind,
+               column_header=column.header, column_kind=column.kind_text,
                threat_model=column.threat_model.text() if column.threat_model else None,
                members=" | ".join(column.members), status=result.status, seeds_used=result.seeds_used,
                seeds_expected=result.seeds_expected, bold=result.bold, tie=result.tie, reason=result.reason,
@@ -64,7 +65,7 @@ def cell_record(report: Report, table: TableResult, label: str, column: Any) -> 
         out.update(best_diff=pct(versus.paired.diff), best_p=sig(versus.paired.p), best_p_holm=sig(versus.p_holm))
     out.update(_paired("gap", table.gaps.get((label, column.label))))
     paper = report.published.get((label, setting.label))
-    if paper is not None and column.kind == "clean":
+    if paper is not None and column.kind is ThreatKind.CLEAN:
         out.update(published=float(paper.mean), published_ci=float(paper.ci) if paper.ci else None)
     return out
 

@@ -50,7 +50,10 @@ class Filters:
     baselines: tuple[str, ...] = ()
 
     def matches(self, tags: Mapping[str, str]) -> bool:
-        if self.baselines and tags.get("label") not in self.baselines:
+        # here, not at the top: the CLI imports this module at every start, bench.tracking imports mlflow
+        from bench.tracking.records import LABEL
+
+        if self.baselines and tags.get(LABEL) not in self.baselines:
             return False
         return all(key in tags and any(_same(v, tags[key]) for v in values) for key, values in self.where.items())
 

@@ -86,7 +86,7 @@ def _figure(plot: Plot) -> str:
 def _section(report: Report, table: TableResult) -> list[str]:
     setting, views, titles = table.data.setting, views_of(report, table), row_titles(table)
     parts = [f'<section id="{escape(slug(setting))}">', f"<h2>{escape(title(setting))}</h2>",
-             *_view(table, views[0], heading=False), _notes(notes(table, report.published))]
+             *_view(table, views[0], heading=False), _notes(notes(table, report))]
     for view in views[1:]:
         parts += _view(table, view, heading=True)
     parts += ["<h3>Sanity</h3>", _notes(sanity(table))]

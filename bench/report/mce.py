@@ -9,7 +9,8 @@ For a model f, a corruption c run at severities s and the suite's reference base
 with E the error rate (100 - accuracy) of a cell's mean over its seeds. It measures how much
 accuracy a model loses to corruptions relative to the reference, independent of its clean
 accuracy. Deviation: a point estimate without an interval (a ratio of differences of means),
-and a corruption on which the reference loses nothing (denominator <= 0) is left out and named.
+and a corruption on which the reference loses nothing (denominator <= 0) or has no result is
+left out and named in the notes under the table (`bench.report.views.mce_notes`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.report.results import TableResult, clean_column
+from bench.threats.base import ThreatKind
 
 
 @dataclass(frozen=True)
 class RelativeMCE:
     """Per row label the relative mCE in % (None where a needed cell has no result), and the
-    corruption families left out because the reference did not lose accuracy on them."""
+    corruptions (registry names) left out because the reference did not lose accuracy on them
+    or has no result on them."""
 
     reference: str
     values: dict[str, float | None]
@@ -49,7 +52,7 @@ def relative_mce(table: TableResult, reference: str | None) -> RelativeMCE | Non
     clean = clean_column(table.data)
     by_corruption: dict[str, list[str]] = {}
     for column in table.data.columns:
-        if column.kind == "corruption":
+        if column.kind is ThreatKind.CORRUPTION:
             by_corruption.setdefault(column.name, []).append(column.label)
     labels = [label for label, _ in table.data.rows]
     if reference is None or clean is None or not by_corruption or reference not in labels:

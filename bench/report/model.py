@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bench.suite.load import DataSetting
-from bench.threats.base import ThreatModel
+from bench.threats.base import ThreatKind, ThreatModel
 
 if TYPE_CHECKING:
     from bench.report.validation import ValidationCurve
@@ -18,13 +19,22 @@ FILES = {"md": "leaderboard.md", "latex": "leaderboard.tex", "csv": "leaderboard
 FORMATS = (*FILES, "all")
 
 
+class ColumnRole(StrEnum):
+    """What a column holds: one threat's results, or a summary derived per episode from threat
+    columns (`bench.report.aggregate`). A derived role's value is the ``column_kind`` CSV/JSON
+    write for it (a threat column writes its `ThreatKind`'s)."""
+
+    THREAT = "threat"
+    MEAN_CORRUPTION = "mean-corruption"  # mean over corruption columns (all, or one severity)
+    WORST_CASE = "worst-case"  # per-episode minimum over the attacks at one threat model
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of a table.
 
     Attributes:
-        label: header. kind: the threat kind (``clean``, ``attack``, ``corruption``, ...) or
-            ``mean-corruption`` / ``worst-case`` for derived columns.
+        label: header. kind: the `ThreatKind` its threat class declares; None for a derived column.
         members: threat labels a derived column is computed from (empty for a threat column).
         name: the threat's registry name (empty for derived columns).
         params: the threat's recorded parameters (``threat.config.*`` without the prefix).
@@ -33,19 +43,36 @@ class Column:
         gradient_free: the threat class declares it reads no gradients (Square).
         display: the human header of md/tex/html tables and plots (``PGD-20, ε = 8/255``, from
             `Threat.display`); ``label`` stays the raw label of CSV/JSON. Empty: use ``label``.
+        role: `ColumnRole.THREAT`, or how a derived column is computed from its members.
+        in_headline: the threat class declares its own headline column (`Threat.in_headline`).
     """
 
     label: str
-    kind: str
+    kind: ThreatKind | None
     members: tuple[str, ...] = ()
     name: str = ""
     params: tuple[tuple[str, str], ...] = ()
     threat_model: ThreatModel | None = None
     gradient_free: bool = False
     display: str = ""
+    role: ColumnRole = ColumnRole.THREAT
+    in_headline: bool = False
+
+    def __post_init__(self) -> None:
+        # a kind given as a string would slip past every `is` test on the enums: refuse it here
+        derived = self.role is not ColumnRole.THREAT
+        if not isinstance(self.role, ColumnRole) or (self.kind is None) != derived or \
+                (self.kind is not None and not isinstance(self.kind, ThreatKind)):
+            raise TypeError(f"column {self.label!r}: a threat column needs a ThreatKind, a derived one a "
+                            f"ColumnRole and no kind (got kind={self.kind!r}, role={self.role!r})")
 
     def param(self, key: str) -> str | None:
         return dict(self.params).get(key)
+
+    @property
+    def kind_text(self) -> str:
+        """The raw ``column_kind`` of CSV/JSON: the threat kind's value, else the role's."""
+        return self.kind.value if self.kind is not None else self.role.value
 
     @property
     def header(self) -> str:

@@ -14,6 +14,7 @@ from bench.report.pairing import Options
 from bench.report.sanity import Flag
 from bench.stats import Interval, Paired
 from bench.suite.load import Suite
+from bench.threats.base import ThreatKind
 
 if TYPE_CHECKING:
     from bench.suite.published import Published
@@ -65,11 +66,11 @@ class TableResult:
 
     @property
     def gap_columns(self) -> list[Column]:
-        return [c for c in self.data.columns if c.kind != "clean"] if clean_column(self.data) else []
+        return [c for c in self.data.columns if c.kind is not ThreatKind.CLEAN] if clean_column(self.data) else []
 
 
 def clean_column(data: SettingData) -> Column | None:
-    return next((c for c in data.columns if c.kind == "clean"), None)
+    return next((c for c in data.columns if c.kind is ThreatKind.CLEAN), None)
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.report.model import Column, SettingData
+from bench.report.model import Column, ColumnRole, SettingData
 from bench.stats import mean_ci
 from bench.suite.params import parse_number
+from bench.threats.base import ThreatKind
 
 MARGIN = 0.05  # Square may beat the gradient attacks by up to 5 points before it is flagged
 EXACT = 1e-9  # per-episode accuracies are ratios of counts: equal values are equal floats
@@ -48,8 +49,8 @@ class Flag:
 
 def sanity_flags(data: SettingData) -> list[Flag]:
     """Every violation in one table, in row, check and column order."""
-    attacks = [c for c in data.columns if c.kind == "attack" and c.threat_model is not None]
-    clean = next((c for c in data.columns if c.kind == "clean"), None)
+    attacks = [c for c in data.columns if c.kind is ThreatKind.ATTACK and c.threat_model is not None]
+    clean = next((c for c in data.columns if c.kind is ThreatKind.CLEAN), None)
     flags: list[Flag] = []
     for row, _ in data.rows:
         for seed in data.seeds:
@@ -58,7 +59,7 @@ def sanity_flags(data: SettingData) -> list[Flag]:
             flags += _eps_zero(row, seed, attacks, clean, found)
             flags += _monotone(row, seed, attacks, found, "eps") + _monotone(row, seed, attacks, found, "steps")
             flags += _gradient_free(row, seed, attacks, found)
-            flags += _worst_case(row, seed, [c for c in data.columns if c.kind == "worst-case"], found)
+            flags += _worst_case(row, seed, [c for c in data.columns if c.role is ColumnRole.WORST_CASE], found)
     return flags
 
 
@@ -133,7 +134,7 @@ def _worst_case(row: str, seed: int, worst: list[Column], found: dict[str, np.nd
 
 def sanity_lines(flags: list[Flag], columns: list[Column]) -> list[str]:
     """The "Sanity" section: each violation with its numbers, or what was checked."""
-    if not any(c.kind == "attack" for c in columns):
+    if not any(c.kind is ThreatKind.ATTACK for c in columns):
         return ["no attack columns: nothing to check for gradient masking"]
     if not flags:
         return ["every check passed: attacks at eps = 0 equal clean, accuracy does not rise with eps or steps "

@@ -14,8 +14,20 @@ from tabulate import tabulate
 
 from bench.report.results import Report, TableResult
 from bench.report.sanity import FLAG
-from bench.report.text import TIE, column_key, gap_rows, notes, sanity, seconds_rows, slug, title, view_rows, views_of
-from bench.report.views import View, row_titles
+from bench.report.text import (
+    REFERENCES_NOTE,
+    TIE,
+    column_key,
+    gap_rows,
+    notes,
+    sanity,
+    seconds_rows,
+    slug,
+    title,
+    view_rows,
+    views_of,
+)
+from bench.report.views import MCE_NOTE, View, row_titles
 
 INTRO = "Few-shot accuracy (%) on fixed test episodes shared by every baseline and threat."
 GAP_NOTE = ("robust gap: clean minus threat accuracy in percentage points, ± half-width of the paired Student-t "
@@ -31,7 +43,8 @@ LATEX_UNICODE = {" ± ": r"$\pm$", "±": r"$\pm$", TIE: r"$^\dagger$", FLAG: r"$
 BOLD_OPEN, BOLD_CLOSE, TIE_TOKEN = "ZZBOLDOPENZZ", "ZZBOLDCLOSEZZ", "ZZTIEZZ"
 PARTIAL, PARTIAL_TOKEN = re.compile(r" \((\d+)/(\d+) seeds\)"), re.compile(r"ZZSEEDS(\d+)OF(\d+)ZZ")
 SHORT_HEADER = 9  # characters that fit a result column on one line
-LATEX_NOTES = ("cells:", "bold:", FLAG)  # the notes printed under a LaTeX headline; the rest are comments
+# the notes printed under a LaTeX headline (what qualifies its numbers); the rest are comments
+LATEX_NOTES = ("cells:", "bold:", FLAG, MCE_NOTE, REFERENCES_NOTE)
 
 
 def provenance(report: Report) -> str:
@@ -51,7 +64,7 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
 def _markdown_setting(report: Report, table: TableResult) -> list[str]:
     views, titles = views_of(report, table), row_titles(table)
     lines = [f"## {title(table.data.setting)}", "", markdown_table(*view_rows(table, views[0], md_mark)), ""]
-    lines += [f"- {line}" for line in notes(table, report.published)] + [""]
+    lines += [f"- {line}" for line in notes(table, report)] + [""]
     for view in views[1:]:
         lines += [f"### {view.heading}", "", markdown_table(*view_rows(table, view, md_mark)), ""]
     lines += ["### Sanity", "", *(f"- {line}" for line in sanity(table)), ""]
@@ -154,7 +167,8 @@ def render_latex(report: Report) -> str:
     """``leaderboard.tex``: one ``table`` float per view (needs ``\\usepackage{booktabs}``)."""
     lines = [f"% {provenance(report)}", "% Requires \\usepackage{booktabs}.", ""]
     for table in report.tables:
-        views, table_notes = views_of(report, table), notes(table, report.published)
+        views = views_of(report, table)
+        table_notes = notes(table, report)
         below = [n for n in table_notes if n.startswith(LATEX_NOTES)]
         shown = latex_escape(" ".join(n[0].upper() + n[1:] + "." for n in below)
                              + " Superscript k/n: k of n seeds finished.")

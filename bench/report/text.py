@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bench.report.model import ColumnRole
 from bench.report.results import CellResult, Report, TableResult
 from bench.report.sanity import FLAG, sanity_lines
-from bench.report.views import View, setting_views
+from bench.report.views import View, mce_notes, setting_views
 from bench.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Interval
 from bench.suite.load import DataSetting
-from bench.suite.published import Published
+from bench.suite.published import Published, parse_references
 
 Mark = Callable[[str, bool, bool], str]
 TIE = "†"
@@ -122,8 +123,13 @@ def column_key(table: TableResult) -> list[str]:
     return [f"{c.header}: `{c.label}`" for c in table.data.columns if c.header != c.label]
 
 
-def notes(table: TableResult, published: dict[tuple[str, str], Published]) -> list[str]:
-    """The lines printed under a table: how cells, marks and derived columns were made."""
+REFERENCES_NOTE = "published on this setting by methods this suite does not run"
+
+
+def notes(table: TableResult, report: Report) -> list[str]:
+    """The lines printed under a table: how cells, marks and derived columns were made, and the
+    suite's paper-only references for its setting (`bench.suite.published.parse_references`)."""
+    published, reference = report.published, report.suite.mce_reference
     options, facts = table.options, table.data.facts
     lines = [f"cells: {RULES[rule].format(level=options.level)}" for rule in table.rules]
     if table.comparisons:
@@ -134,7 +140,7 @@ def notes(table: TableResult, published: dict[tuple[str, str], Published]) -> li
     else:
         lines.append("bold: none (no column has two results to compare)")
     lines += _few_seed_notes(table)
-    lines += _derived_notes(table) + _view_notes(table, published)
+    lines += _derived_notes(table) + _view_notes(table, published) + mce_notes(table, reference)
     if table.flags:
         lines.append(f"{FLAG}: a sanity check against gradient masking failed for this cell (see Sanity)")
     lines.append(f"test episodes per seed: {facts['episodes']}; seeds: {', '.join(map(str, table.data.seeds))}; "
@@ -148,8 +154,19 @@ def notes(table: TableResult, published: dict[tuple[str, str], Published]) -> li
     for (label, setting), paper in sorted(published.items()):
         if setting == table.data.setting.label and paper.source:
             lines.append(f"paper ({label}): {paper.source}")
+    lines += reference_lines(table, report)
     lines += problem_lines(table)
     return lines
+
+
+def reference_lines(table: TableResult, report: Report) -> list[str]:
+    """One line naming the published results of methods not run here, as the suite gives them."""
+    found = parse_references(report.suite).get(table.data.setting.label, ())
+    if not found:
+        return []
+    listed = "; ".join(f"{name} {paper.text()}" + (f" ({paper.source})" if paper.source else "")
+                       for name, paper in found)
+    return [f"{REFERENCES_NOTE} (clean accuracy, %): {listed}"]
 
 
 def _few_seed_notes(table: TableResult) -> list[str]:
@@ -189,9 +206,9 @@ def _derived_notes(table: TableResult) -> list[str]:
     lines = []
     for column in table.data.columns:
         members = _members_text([headers.get(m, m) for m in column.members])
-        if column.kind == "mean-corruption":
+        if column.role is ColumnRole.MEAN_CORRUPTION:
             lines.append(f"{column.header}: per-episode mean over {members}")
-        elif column.kind == "worst-case":
+        elif column.role is ColumnRole.WORST_CASE:
             lines.append(f"{column.header}: per-episode minimum over the attacks at that threat model ({members}) "
                          f"(AutoAttack-style; an upper bound on the per-query worst case, which needs per-query "
                          f"records)")

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # plain data; importing bench.tracking at run time would import mlflow
-    from bench.tracking.records import RunRecord
+from bench.tracking.records import LABEL, SEED, RunRecord
 
 CURVE = "train_validation"  # on eval records: "100:45.2;200:51" (step:accuracy %), in step order
 SELECTED_STEP = "train_selected_step"  # on eval records: the meta-update whose weights were evaluated
@@ -52,5 +50,5 @@ def curves_by_row(records: Iterable[RunRecord]) -> dict[str, dict[int, Validatio
             continue
         step = record.tags.get(SELECTED_STEP, "")
         curve = ValidationCurve(decode(text), int(step) if step.isdigit() else None)
-        out.setdefault(record.tags.get("label", ""), {})[int(record.tags.get("seed", "0"))] = curve
+        out.setdefault(record.tags.get(LABEL, ""), {})[int(record.tags.get(SEED, "0"))] = curve
     return out

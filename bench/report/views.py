@@ -2,7 +2,8 @@
 
 - **headline**: clean, the worst case per threat model (else the one attack run there), the
   mean corruption accuracy (else the one corruption), the relative mCE against the suite's
-  ``report.mce_reference`` (`bench.report.mce`), label noise, shift, the published clean
+  ``report.mce_reference`` (`bench.report.mce`), every threat whose class declares its own headline
+  column (`Threat.in_headline`: label noise) and every shift, the published clean
   accuracy and ours minus it, and the mean tie-aware rank (`bench.report.ranks`);
 - **attacks at one threat model**: every attack at that (norm, eps), by steps, and the worst case;
 - **corruptions of one baseline**: corruption x severity, and the mean per severity;
@@ -19,16 +20,18 @@ import math
 import re
 from dataclasses import dataclass
 
-from bench.registry import BASELINES
+from bench.registry import BASELINES, THREATS
 from bench.report.mce import relative_mce
-from bench.report.model import Column
+from bench.report.model import Column, ColumnRole
 from bench.report.ranks import mean_rank
-from bench.report.results import TableResult
+from bench.report.results import TableResult, clean_column
 from bench.suite.published import Published
+from bench.threats.base import ThreatKind, ThreatModel
 
 CellKey = tuple[str, str]
 Entry = CellKey | str
 SEVERITY = re.compile(r", s(\d)")
+MCE_NOTE = "rel. mCE leaves out"  # starts the note naming what the relative mCE left out
 
 
 @dataclass(frozen=True)
@@ -47,19 +50,23 @@ class View:
 def headline_columns(table: TableResult) -> list[Column]:
     """The headline's cell columns, in reading order (see the module docstring)."""
     columns = table.data.columns
-    out = [c for c in columns if c.kind == "clean"]
-    models = sorted({c.threat_model for c in columns if c.kind == "attack" and c.threat_model is not None})
-    for model in models:
-        worst = [c for c in columns if c.kind == "worst-case" and c.threat_model == model]
-        at_model = [c for c in columns if c.kind == "attack" and c.threat_model == model]
+    out = [c for c in columns if c.kind is ThreatKind.CLEAN]
+    for model in _attack_models(columns):
+        worst = [c for c in columns if c.role is ColumnRole.WORST_CASE and c.threat_model == model]
+        at_model = [c for c in columns if c.kind is ThreatKind.ATTACK and c.threat_model == model]
         if worst:
             out += worst
         elif len(at_model) == 1:
             out += at_model
-    mean = [c for c in columns if c.kind == "mean-corruption" and not c.params]
-    corruptions = [c for c in columns if c.kind == "corruption"]
+    mean = [c for c in columns if c.role is ColumnRole.MEAN_CORRUPTION and not c.params]
+    corruptions = [c for c in columns if c.kind is ThreatKind.CORRUPTION]
     out += mean or (corruptions if len(corruptions) == 1 else [])
-    return out + [c for c in columns if c.name == "label_noise" or c.kind == "shift"]
+    return out + [c for c in columns if c.in_headline or c.kind is ThreatKind.SHIFT]
+
+
+def _attack_models(columns: list[Column]) -> list[ThreatModel]:
+    """The threat models the attack columns declare, in order (L2 before L-inf, small radii first)."""
+    return sorted({c.threat_model for c in columns if c.kind is ThreatKind.ATTACK and c.threat_model is not None})
 
 
 def headline_view(table: TableResult, extras: dict[str, dict[str, str]], slug: str, title: str,
@@ -80,14 +87,15 @@ def headline_view(table: TableResult, extras: dict[str, dict[str, str]], slug: s
 def attack_views(table: TableResult, slug: str, title: str, row_title: dict[str, str]) -> list[View]:
     """One table per threat model with two or more attacks (rows: baselines)."""
     columns, views = table.data.columns, []
-    models = sorted({c.threat_model for c in columns if c.kind == "attack" and c.threat_model is not None})
-    for model in models:
-        shown = [c for c in columns if c.threat_model == model and c.kind in ("attack", "worst-case")]
-        if len([c for c in shown if c.kind == "attack"]) < 2:
+    for model in _attack_models(columns):
+        shown = [c for c in columns if c.threat_model == model
+                 and (c.kind is ThreatKind.ATTACK or c.role is ColumnRole.WORST_CASE)]
+        attacks = [c.label for c in shown if c.kind is ThreatKind.ATTACK]
+        if len(attacks) < 2:
             continue
         rows: list[tuple[str, tuple[Entry, ...]]] = []
         for label, _ in table.data.rows:
-            rank = mean_rank(table.ranks, label, [c.label for c in shown if c.kind == "attack"])
+            rank = mean_rank(table.ranks, label, attacks)
             rows.append((row_title[label], (*((label, c.label) for c in shown),
                                             "–" if rank is None else f"{rank:.1f}")))
         key = f"{slug}-attacks-{model.norm.lower()}-{model.eps * 255:g}".replace(".", "p")
@@ -100,7 +108,7 @@ def attack_views(table: TableResult, slug: str, title: str, row_title: dict[str,
 
 def corruption_views(table: TableResult, slug: str, title: str, row_title: dict[str, str]) -> list[View]:
     """Per baseline: corruption (rows) x severity (columns), then the mean per severity."""
-    corruptions = [c for c in table.data.columns if c.kind == "corruption"]
+    corruptions = [c for c in table.data.columns if c.kind is ThreatKind.CORRUPTION]
     if len(corruptions) < 2:
         return []
     grid: dict[str, dict[int, Column]] = {}
@@ -109,7 +117,8 @@ def corruption_views(table: TableResult, slug: str, title: str, row_title: dict[
         severity = int(match.group(1)) if match else 0
         grid.setdefault(SEVERITY.sub("", column.header), {})[severity] = column
     severities = sorted({s for by in grid.values() for s in by})
-    means = {int(c.param("severity") or 0): c for c in table.data.columns if c.kind == "mean-corruption" and c.params}
+    means = {int(c.param("severity") or 0): c for c in table.data.columns
+             if c.role is ColumnRole.MEAN_CORRUPTION and c.params}
     views = []
     for label, _ in table.data.rows:
         rows: list[tuple[str, tuple[Entry, ...]]] = [
@@ -152,7 +161,7 @@ def row_titles(table: TableResult) -> dict[str, str]:
 def paper_extras(table: TableResult, published: dict[tuple[str, str], Published]) -> dict[str, dict[str, str]]:
     """``paper (clean)`` and ``ours − paper`` per row with a published number for this setting:
     the difference ± the half-widths of our interval and the paper's (when given) in quadrature."""
-    setting, clean = table.data.setting.label, next((c for c in table.data.columns if c.kind == "clean"), None)
+    setting, clean = table.data.setting.label, clean_column(table.data)
     papers = {label: published[(label, setting)] for label, _ in table.data.rows if (label, setting) in published}
     if not papers or clean is None:
         return {}
@@ -171,6 +180,17 @@ def mce_extras(table: TableResult, reference: str | None) -> dict[str, dict[str,
     if found is None:
         return {}
     return {"rel. mCE": {label: "–" if v is None else f"{v:.1f}" for label, v in found.values.items()}}
+
+
+def mce_notes(table: TableResult, reference: str | None) -> list[str]:
+    """The corruptions the ``rel. mCE`` column leaves out (`RelativeMCE.left_out`), by their
+    display names, when it leaves any out: a reader must not take it for a mean over them all."""
+    found = relative_mce(table, reference)
+    if found is None or not found.left_out:
+        return []
+    names = ", ".join(THREATS.get(name).title if name in THREATS else name for name in found.left_out)
+    return [f"{MCE_NOTE} {names}: the reference ({row_titles(table)[found.reference]}) has no result "
+            f"on them or loses no accuracy to them (the ratio's denominator would be missing or not positive)"]
 
 
 def setting_views(table: TableResult, published: dict[tuple[str, str], Published], reference: str | None,

@@ -68,18 +68,22 @@ class EvalResult:
 
 @functools.lru_cache(maxsize=8)
 def load_dataset(name: str, image_size: int, device: str) -> ImageDataset:
-    """A data set on ``device``, loaded once per process (workers reuse it across jobs)."""
-    return DATASETS.get(name)().ensure(None, image_size).to(device)
+    """A data set on ``device`` with its class groupings, loaded once per process (workers
+    reuse it across jobs)."""
+    source = DATASETS.get(name)()
+    return source.with_groups(source.ensure(None, image_size)).to(device)
 
 
-def build_baseline(job: TrainJob, dataset: ImageDataset, device: torch.device) -> Baseline:
-    """A freshly initialised baseline; initial weights come from the job's ``init`` seed."""
+def build_baseline(job: TrainJob, dataset: ImageDataset, device: torch.device, way: int | None = None) -> Baseline:
+    """A freshly initialised baseline for ``way`` classes (default: the training way); initial
+    weights come from the job's ``init`` seed. An any-way baseline (`Baseline.any_way`) built
+    for a test way takes the trained weights of its training way unchanged."""
     cls = BASELINES.get(job.variant.baseline.name)
     backbone_spec = job.variant.backbone
     with torch_rng(job.seed_for("init"), device):
         backbone = build_backbone(backbone_spec.name, backbone_spec.resolved(), dataset.channels,
                                   dataset.image_size)
-        return cls(job.variant.baseline.config, backbone, job.data.way, device)
+        return cls(job.variant.baseline.config, backbone, way or job.data.way, device)
 
 
 def adversarial_queries(baseline: Baseline, episodes: list[Episode], job: TrainJob, step: int) -> list[Episode]:
@@ -136,19 +140,20 @@ def load_checkpoint(baseline: Baseline, job: TrainJob, content: bytes) -> None:
     baseline.load_state_dict(state["state"])
 
 
-def episode_set(suite: Suite, job: TrainJob, threat_config: object, device: str) -> EpisodeSet:
-    """The fixed test episodes for an eval job: the train data set's, or, for a domain-shift
-    threat, the target data set's, converted to the train data's channels and size."""
-    d, settings = job.data, suite.eval
-    target = target_dataset(threat_config)
+def episode_set(suite: Suite, job: EvalJob, device: str) -> EpisodeSet:
+    """The fixed test episodes of an eval job's test setting: the data set's, or, for a
+    domain-shift threat, the target data set's, converted to the trained data's channels and
+    size (drawn across the target's classes: its groupings are not the source's)."""
+    d, settings, seed = job.setting, suite.eval, job.train.seed
+    target = target_dataset(job.threat.config)
     if target is None:
         dataset = load_dataset(d.name, d.image_size, device)
-        seed = episode_seed(suite, d, job.seed)
-    else:
-        source = load_dataset(target, DATASETS.get(target).default_size, device)
-        dataset = match_format(source, load_dataset(d.name, d.image_size, device))
-        seed = derive_seed(job.seed, "shift-episodes", target, *dataclasses.astuple(d), settings.episodes)
-    return _cached_episodes(dataset, settings.split, d.way, d.shot, d.query, settings.episodes, seed)
+        return _cached_episodes(dataset, settings.split, d.way, d.shot, d.query, settings.episodes,
+                                episode_seed(suite, d, seed), d.within)
+    source = load_dataset(target, DATASETS.get(target).default_size, device)
+    dataset = match_format(source, load_dataset(d.name, d.image_size, device))
+    shift_seed = derive_seed(seed, "shift-episodes", target, *dataclasses.astuple(d)[:5], settings.episodes)
+    return _cached_episodes(dataset, settings.split, d.way, d.shot, d.query, settings.episodes, shift_seed)
 
 
 _EPISODE_CACHE: dict[tuple, EpisodeSet] = {}
@@ -165,10 +170,10 @@ def execute_eval(job: EvalJob, suite: Suite, checkpoint: bytes, device: str) -> 
     """Evaluate one threat with the train job's checkpoint on the fixed test episodes."""
     train_job = job.train
     dataset = load_dataset(train_job.data.name, train_job.data.image_size, device)
-    baseline = build_baseline(train_job, dataset, torch.device(device))
+    baseline = build_baseline(train_job, dataset, torch.device(device), job.setting.way)
     load_checkpoint(baseline, train_job, checkpoint)
     threat = THREATS.get(job.threat.name)(job.threat.config)
-    episodes = episode_set(suite, train_job, job.threat.config, device)
+    episodes = episode_set(suite, job, device)
     seeds = threat_seeds(train_job.seed, episodes, stable_key(component_identity(job.threat)))
     start = time.perf_counter()
     accuracies = evaluate_threat(baseline, episodes, threat, seeds)

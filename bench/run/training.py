@@ -66,13 +66,15 @@ class Progress:
 
 
 def validation_episodes(job: TrainJob, dataset: ImageDataset) -> EpisodeSet | None:
-    """The job's fixed validation episodes, or None when it does not validate (``validate_every``
-    0, or a val split with fewer classes than the way)."""
+    """The job's fixed validation episodes (``train.val_way``, else the training way; the
+    training shot and query), or None when it does not validate (``validate_every`` 0, or a
+    data set without a val split; a val split narrower than the way is refused by validation)."""
     budget, d = job.variant.train, job.data
-    if budget.validate_every == 0 or dataset.num_classes("val") < d.way:
+    way = budget.val_way or d.way
+    if budget.validate_every == 0 or dataset.num_classes("val") < way:
         return None
-    seed = derive_seed(job.seed, "val-episodes", d.name, d.way, d.shot, d.query, budget.val_episodes)
-    return fixed_episodes(dataset, "val", d.way, d.shot, d.query, budget.val_episodes, seed)
+    seed = derive_seed(job.seed, "val-episodes", d.name, way, d.shot, d.query, budget.val_episodes)
+    return fixed_episodes(dataset, "val", way, d.shot, d.query, budget.val_episodes, seed)
 
 
 def validate(baseline: Baseline, episodes: EpisodeSet) -> float:
@@ -90,7 +92,7 @@ class Trainer:
                  should_stop: Callable[[], None] = lambda: None) -> None:
         budget = job.variant.train
         self.baseline, self.job, self.budget, self.attack = baseline, job, budget, attack
-        self.sampler = EpisodeSampler(dataset, "train", budget.way or job.data.way, job.data.shot, job.data.query)
+        self.sampler = EpisodeSampler(dataset, "train", job.data.way, job.data.shot, job.data.query)
         self.stream = generator(job.seed_for("train-episodes"))
         self.val = validation_episodes(job, dataset)
         self.resume, self.on_step, self.should_stop = resume, on_step, should_stop

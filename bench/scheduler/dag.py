@@ -27,6 +27,7 @@ from bench.scheduler.progress import Live, Progress, Quiet
 from bench.scheduler.resume import Decision, ResumeOptions, decide
 from bench.tracking import CHECKPOINT, Tracker
 from bench.tracking.recording import eval_tags, record_eval, record_failure, record_train, train_tags
+from bench.tracking.records import CODE_FILES, CODE_VERSION, FINGERPRINT, KEPT_STALE, PACKAGES
 from bench.tracking.tracker import now_ms
 
 
@@ -40,7 +41,6 @@ class JobOutcome:
     device: str = ""
     accuracies: dict[str, tuple[float, float]] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
-    skipped: int = 0
     pending: int = 0
     order: list[str] = field(default_factory=list)  # threat labels in suite order
     headline: tuple[str, float] | None = None  # a job not run: its recorded (threat label, accuracy)
@@ -115,7 +115,7 @@ class Driver:
         outcome, decision = self.outcomes[job.key], self.decisions[job.key]
         evals = [e for e in self.plan.eval_jobs[job.key] if self.decisions[e.key].action == "run"]
         self.todo[job.key] = evals
-        outcome.skipped, outcome.pending = len(self.plan.eval_jobs[job.key]) - len(evals), len(evals)
+        outcome.pending = len(evals)
         items: list[TrainJob | EvalJob] = [job, *self.plan.eval_jobs[job.key]]
         for item in items:
             if self.decisions[item.key].reason.startswith(("stale", "--")):
@@ -138,13 +138,13 @@ class Driver:
         """The run id in this suite's experiment of a job that is not run: its own finished run,
         or a copy of another suite's; a stale run kept on request is tagged as such."""
         assert decision.found is not None
-        kept = {"kept_stale": decision.fingerprint.digest} if decision.stale else {}
+        kept = {KEPT_STALE: decision.fingerprint.digest} if decision.stale else {}
         if decision.action == "skip":
             if kept:
                 self.tracker.set_tags(decision.found.run_id, kept)
             return decision.found.run_id
         tags = train_tags(self.plan.suite, job) if isinstance(job, TrainJob) else eval_tags(self.plan.suite, job)
-        tags = {k: v for k, v in tags.items() if k not in ("code_version", "packages", "fingerprint", "code_files")}
+        tags = {k: v for k, v in tags.items() if k not in (CODE_VERSION, PACKAGES, FINGERPRINT, CODE_FILES)}
         return self.tracker.copy_run(decision.found.run_id, job.name, {**tags, **kept}, parent)
 
     def _headline(self, job: TrainJob) -> tuple[str, float] | None:

@@ -21,8 +21,9 @@ from bench.registry import BASELINES, DATASETS, THREATS, close_match
 from bench.suite.labels import Draft, duplicate_labels
 from bench.suite.params import ParamError
 from bench.suite.parse import Located, Parsed
-from bench.suite.published import parse_published
+from bench.suite.published import parse_published, parse_references
 from bench.suite.values import DataSetting, Suite
+from bench.suite.within import check_within
 from bench.threats.base import ThreatKind, target_dataset
 
 # The one resizable data set (glyphs) is held as a single uint8 tensor of 42,780 images:
@@ -35,9 +36,10 @@ def check_suite(parsed: Parsed) -> list[ParamError]:
     errors = _duplicates(parsed) + _published(parsed.suite) + _mce_reference(parsed.suite)
     for data in parsed.datasets:
         errors += _data_shape(data, parsed.suite)
-        errors += _threat_fit(data, parsed.threats, parsed.suite)
-        for draft in parsed.drafts:
+        errors += _threat_fit(data, parsed.threats, parsed.suite) + check_within(data, parsed.suite.eval.split)
+        for draft in (d for d in parsed.drafts if d.variant.runs_on(data.item)):
             errors += _train_way(draft, data) + _image_size(draft, data)
+    errors += _unmatched_datasets(parsed)
     unique: dict[str, ParamError] = {}
     for error in errors:
         unique.setdefault(str(error), error)
@@ -48,7 +50,7 @@ def _duplicates(parsed: Parsed) -> list[ParamError]:
     """Identical entries (the same job twice), then equal labels of different entries."""
     def variant_identity(d: Draft) -> Any:
         v = d.variant
-        return v.baseline.name, v.baseline.config, v.backbone.name, v.backbone.config, v.train
+        return v.baseline.name, v.baseline.config, v.backbone.name, v.backbone.config, v.train, v.datasets
 
     sections = [
         ("baselines", [(variant_identity(d), d.variant.baseline.label, d.where) for d in parsed.drafts]),
@@ -66,7 +68,18 @@ def _duplicates(parsed: Parsed) -> list[ParamError]:
                 continue
             seen[identity] = where
             labelled.append((label, where))
-        errors += duplicate_labels(section, labelled)
+        if section != "baselines":
+            errors += duplicate_labels(section, labelled)
+    return errors + _duplicate_rows(parsed)
+
+
+def _duplicate_rows(parsed: Parsed) -> list[ParamError]:
+    """Two baseline entries may share a label only on disjoint data settings (``datasets:``):
+    a label names a row of each setting's table, so one setting must not see it twice."""
+    errors: list[ParamError] = []
+    for data in parsed.datasets:
+        labelled = [(d.variant.baseline.label, d.where) for d in parsed.drafts if d.variant.runs_on(data.item)]
+        errors += duplicate_labels("baselines", labelled)
     return errors
 
 
@@ -91,25 +104,68 @@ def _data_shape(data: Located, suite: Suite) -> list[ParamError]:
     return errors
 
 
+def _unmatched_datasets(parsed: Parsed) -> list[ParamError]:
+    """Each pattern of a baseline entry's ``datasets:`` must match a data setting of the suite."""
+    settings = [d.item for d in parsed.datasets]
+    errors = []
+    for draft in parsed.drafts:
+        for pattern in draft.variant.datasets:
+            if not any(dataclasses.replace(draft.variant, datasets=(pattern,)).runs_on(d) for d in settings):
+                labels = [d.label for d in settings]
+                errors.append(ParamError(f"{draft.path}.datasets", f"{pattern!r} matches no data setting of the "
+                                         f"suite. Allowed: {', '.join(labels)} (or globs, e.g. 'omniglot 20-way *')"
+                                         f"{close_match(pattern, labels)}"))
+    return errors
+
+
+def _train_option_path(draft: Draft, option: str) -> str:
+    """Where a ``train`` option was set: the baseline entry, else the suite's top level."""
+    return f"{draft.path}.train.{option}" if f"train.{option}" in draft.entry else f"train.{option}"
+
+
 def _train_way(draft: Draft, data: Located) -> list[ParamError]:
-    """Training episodes must fit the train split; a head sized by the evaluation way fixes the way."""
-    d, train_way = data.item, draft.variant.train.way
-    way = train_way or d.way
-    if train_way is None:
-        path = f"{data.path}.way"
-    else:
-        path = f"{draft.path}.train.way" if "train.way" in draft.entry else "train.way"
-    classes = DATASETS.get(d.name).split_classes.get("train", 0)
+    """Training episodes must fit the train split; a head sized by the way fixes the test way."""
+    d, train = data.item, draft.variant.train
+    way = train.way or d.way
+    path = _train_option_path(draft, "way") if train.way else f"{data.path}.way"
+    source = DATASETS.get(d.name)
+    classes = source.split_classes.get("train", 0)
     if way > classes:
         return [ParamError(path, f"{way}-way training episodes need {way} classes; the train split of {d.name} "
                            f"has {classes}. Allowed: 2 to {classes}")]
     cls = BASELINES.get(draft.variant.baseline.name)
-    if train_way and train_way != d.way and not cls.any_way:
+    if train.way and train.way != d.way and not cls.any_way:
         flexible = ", ".join(n for n, c in BASELINES if c.any_way)
-        return [ParamError(path, f"{cls.name} sizes its classifier head by the evaluation way, so a {train_way}-way "
-                           f"training head cannot classify the {d.way}-way test episodes of {data.where}. Allowed: "
+        return [ParamError(path, f"{cls.name} sizes its classifier head by the training way, so a {train.way}-way "
+                           f"trained head cannot classify the {d.way}-way test episodes of {data.where}. Allowed: "
                            f"{d.way} (or no train.way); baselines that handle any way: {flexible}")]
-    return []
+    return _train_images(draft, data) + _val_way(draft, data, way)
+
+
+def _train_images(draft: Draft, data: Located) -> list[ParamError]:
+    """``train.shot`` + ``train.query`` images per class must exist in the data set."""
+    d, train = data.item, draft.variant.train
+    if train.shot is None and train.query is None:
+        return []  # the test setting's own shot and query, checked by `_data_shape`
+    shot, query = train.shot or d.shot, train.query or d.query
+    per_class = DATASETS.get(d.name).samples_per_class
+    if shot + query <= per_class:
+        return []
+    path = _train_option_path(draft, "query" if train.query else "shot")
+    return [ParamError(path, f"training episodes of shot={shot} and query={query} need {shot + query} images per "
+                       f"class; {d.name} has {per_class}. Allowed: train.shot + train.query <= {per_class}")]
+
+
+def _val_way(draft: Draft, data: Located, train_way: int) -> list[ParamError]:
+    """Validation episodes must fit the val split (a data set without one validates nothing)."""
+    d, train = data.item, draft.variant.train
+    way, classes = train.val_way or train_way, DATASETS.get(d.name).split_classes.get("val", 0)
+    if train.validate_every == 0 or classes == 0 or way <= classes:
+        return []
+    return [ParamError(_train_option_path(draft, "val_way" if train.val_way else "way"),
+                       f"{way}-way validation episodes need {way} classes; the val split of {d.name} has "
+                       f"{classes}. Allowed: train.val_way from 2 to {classes} (e.g. the test way, as Snell et al.'s "
+                       f"code validates), or train.validate_every: 0")]
 
 
 def _image_size(draft: Draft, data: Located) -> list[ParamError]:
@@ -188,6 +244,7 @@ def _published(suite: Suite) -> list[ParamError]:
     parser the report uses, so the rules cannot drift apart)."""
     try:
         parse_published(suite)
+        parse_references(suite)
     except BenchError as exc:
         path, _, message = str(exc).removeprefix(f"{suite.path}: ").partition(": ")
         return [ParamError(path, message)]

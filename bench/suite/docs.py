@@ -35,6 +35,8 @@ TOP_LEVEL = [
     ("threats", "list of entries", "required", "evaluation conditions (below); list params are grid axes"),
     ("published", "mapping", "{}", "published clean accuracies per baseline label and data setting "
      "(docs/reports.md)"),
+    ("references", "mapping", "{}", "published clean accuracies of methods the suite does not run, per data "
+     "setting and method name; listed under the setting's table (docs/reports.md)"),
     ("report", "mapping", "{}", "`mce_reference: <baseline label>`: the relative mCE's reference "
      "(docs/reports.md)"),
 ]
@@ -108,7 +110,10 @@ def _sections() -> list[str]:
               "A list value is a grid axis.", "", *_table(FIELD_HEADERS, field_rows(TrainSettings))]
     lines += ["## `eval`", "", *_table(FIELD_HEADERS, field_rows(EvalSettings))]
     lines += ["## Entries of `baselines`, `threats` and `backbone`", "",
-              "A bare name stands for `{name: NAME}`. Baseline entries also take `train` and `backbone`.", "",
+              "A bare name stands for `{name: NAME}`. Baseline entries also take `train`, `backbone` and "
+              "`datasets` (data-setting labels or globs, e.g. `omniglot 20-way *`: the entry runs on those "
+              "settings only, so a recipe that differs per setting is its own entry; entries on disjoint "
+              "settings may share a label).", "",
               *_table(["key", "type", "default", "meaning"], [[f"`{k}`", t, d, m] for k, t, d, m in ENTRY])]
     return lines
 

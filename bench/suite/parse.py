@@ -26,10 +26,10 @@ from bench.suite.params import ParamError, build_config, expand_layers, expand_p
 from bench.suite.values import BaselineVariant, Component, DataParams, DataSetting, EvalSettings, Suite, TrainSettings
 
 TOP_KEYS = ("name", "description", "seeds", "backbone", "datasets", "train", "eval", "baselines", "threats",
-            "published", "report")
+            "published", "references", "report")
 REPORT_KEYS = ("mce_reference",)
 ENTRY_KEYS = ("name", "params", "label")
-BASELINE_KEYS = (*ENTRY_KEYS, "train", "backbone")
+BASELINE_KEYS = (*ENTRY_KEYS, "train", "backbone", "datasets")
 BACKBONE_KEYS = ("name", "params")
 DATA_KEYS = ("name", *(f.name for f in dataclasses.fields(DataParams)))
 DEFAULT_BACKBONE = "conv4"
@@ -85,6 +85,7 @@ def parse_suite(raw: Any, path: Path, errors: list[ParamError]) -> Parsed | None
     drafts = _each(errors, raw.get("baselines"), "baselines", lambda item, p: _baseline_entry(item, p, shared))
     threats = _each(errors, raw.get("threats"), "threats", _threat_entry)
     published = _guard(errors, lambda: _mapping(raw.get("published") or {}, "published"))
+    references = _guard(errors, lambda: _mapping(raw.get("references") or {}, "references"))
     mce_reference = _guard(errors, lambda: _report_section(raw.get("report")))
     if errors:
         return None
@@ -93,7 +94,7 @@ def parse_suite(raw: Any, path: Path, errors: list[ParamError]) -> Parsed | None
         for d, label in zip(drafts, variant_labels(drafts), strict=True)]
     suite = Suite(name, path, description, seeds, tuple(d.item for d in datasets),
                   tuple(d.variant for d in drafts), tuple(t.item for t in threats), evaluation, published,
-                  mce_reference=mce_reference)
+                  mce_reference=mce_reference, references=references)
     return Parsed(suite, datasets, drafts, threats)
 
 
@@ -226,7 +227,7 @@ def _data_entry(item: Any, path: str) -> list[Located]:
     out = []
     for i, point in enumerate(points):
         d = build_config(DataParams, point, path)
-        setting = DataSetting(item["name"], d.image_size or source.default_size, d.way, d.shot, d.query)
+        setting = DataSetting(item["name"], d.image_size or source.default_size, d.way, d.shot, d.query, d.within)
         out.append(Located(setting, path, _grid_where(path, i, len(points))))
     return out
 
@@ -269,6 +270,16 @@ def _backbones(item: dict[str, Any], path: str, cls: Any, shared: dict[str, Any]
             for p in expand_layers(layers, config_cls)]
 
 
+def _patterns(value: Any, path: str) -> tuple[str, ...]:
+    """A baseline entry's ``datasets:``: one pattern or a list of them (not a grid axis)."""
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(v, str) and v.strip() for v in items):
+        raise ParamError(path, f"expected data-setting labels or globs (e.g. 'omniglot 20-way *'), got {value!r}")
+    return tuple(v.strip() for v in items)
+
+
 def _baseline_entry(item: Any, path: str, shared: Shared) -> list[Draft]:
     """Every variant of one ``baselines:`` entry: params x backbone x train grid points."""
     item = _entry(item, path, BASELINE_KEYS)
@@ -285,7 +296,7 @@ def _baseline_entry(item: Any, path: str, shared: Shared) -> list[Draft]:
         config = build_config(cls.Config, params, f"{path}.params")
         train = build_config(TrainSettings, train_point, f"{path}.train")
         variant = BaselineVariant(Component(item["name"], tuple(sorted(params.items())), config, item["name"]),
-                                  backbone.component, train)
+                                  backbone.component, train, _patterns(item.get("datasets"), f"{path}.datasets"))
         entry = frozenset(params) | train_keys | backbone.entry
         drafts.append(Draft(variant, path, _grid_where(path, i, len(points)), _settings(variant),
                             entry | train_axes | backbone.axes, entry, user_label))

@@ -10,6 +10,14 @@ Suite YAML shape (docs/reports.md)::
           source: Snell et al. 2017, Table 1
 
 The setting key is the data setting's label (``"<data set> <way>-way <shot>-shot"``).
+
+``references:`` gives published results of methods the suite does not run (people, Bayesian
+program learning, a siamese net on Lake et al.'s task), per setting; the report lists them as
+paper-only rows under the table::
+
+    references:
+      omniglot-lake 20-way 1-shot within alphabet:
+        people: {accuracy: "95.5", source: "Lake et al. 2015 (4.5% error)"}
 """
 
 from __future__ import annotations
@@ -76,4 +84,20 @@ def parse_published(suite: Suite) -> dict[tuple[str, str], Published]:
                 raise BenchError(f"{path}[{setting!r}]: no such data setting. Allowed: {', '.join(settings)}."
                                  f"{close_match(str(setting), settings)}")
             out[(label, str(setting))] = parse_value(value, f"{path}[{setting!r}]")
+    return out
+
+
+def parse_references(suite: Suite) -> dict[str, tuple[tuple[str, Published], ...]]:
+    """``setting label -> ((method, Published), ...)`` in the suite's order; unknown settings
+    and unreadable accuracies are errors."""
+    settings = [d.label for d in suite.datasets]
+    out: dict[str, tuple[tuple[str, Published], ...]] = {}
+    for setting, entries in (suite.references or {}).items():
+        path = f"{suite.path}: references[{setting!r}]"
+        if setting not in settings:
+            raise BenchError(f"{path}: no such data setting. Allowed: {', '.join(settings)}."
+                             f"{close_match(str(setting), settings)}")
+        if not isinstance(entries, dict) or not entries:
+            raise BenchError(f"{path}: expected a mapping of method names to accuracies, got {entries!r}.")
+        out[str(setting)] = tuple((str(name), parse_value(value, f"{path}.{name}")) for name, value in entries.items())
     return out

@@ -7,6 +7,7 @@ Every field declares its type and range (`bench.fields`), so `bench.suite.params
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,16 +37,22 @@ class Component:
 class TrainSettings:
     """Attributes:
         steps: meta-updates. meta_batch: episodes per meta-update.
-        way: training way (default: the data setting's way; Snell et al. trained wider).
+        way, shot, query: the training episodes' shape (default: the data setting's; Snell et
+            al. 2017 trained 60-way with 5 queries per class and tested 5- and 20-way with 15;
+            Finn et al.'s code trains with K queries per class). These are training settings,
+            not test settings, so one trained model serves every test setting it can classify.
         adversarial: ``"none"`` for natural training, or the query attack used for
             adversarial querying (Goldblum et al. 2020), a generic option for every baseline.
         adv_eps, adv_alpha, adv_steps: that attack's radius, step and steps (AQ used PGD-7,
             8/255, 2/255 for training). Both attacks are L-inf, so radius and step are pixels.
         validate_every: meta-updates between two evaluations on the fixed validation episodes
             (0: never). val_episodes: how many (the data set's val split, hashed like the
-            test episodes). select: the checkpoint kept, the best on validation (Snell et al.
-            2017 stop early on it; Antoniou et al. 2019 keep the best validation models) or
-            the last. patience: validations without improvement before training stops
+            test episodes). val_way: the validation episodes' way (default: the training way;
+            they have the training shot and query); Snell et al.'s code validates its 60-way
+            ProtoNet at the test way, 5.
+            select: the checkpoint kept, the best on validation (Snell et al. 2017 stop early
+            on it; Antoniou et al. 2019 keep the best validation models) or the last.
+            patience: validations without improvement before training stops
             (0: never stops early).
         checkpoint_every: meta-updates between two resumable states (0: none); not part of a
             job's identity, as resuming gives the same bits.
@@ -54,6 +61,9 @@ class TrainSettings:
     steps: int = count(1000)
     meta_batch: int = count(4)
     way: int | None = count(None, minimum=2)
+    shot: int | None = count(None)
+    query: int | None = count(None)
+    val_way: int | None = count(None, minimum=2)
     adversarial: Literal["none", "fgsm", "pgd"] = adversarial_only("none")
     adv_eps: float = adversarial_only(8 / 255, pixels=True, min=0)
     adv_alpha: float = adversarial_only(2 / 255, pixels=True, min=0)
@@ -78,17 +88,20 @@ class EvalSettings:
 
 @dataclass(frozen=True)
 class DataSetting:
-    """One (data set, image size, way, shot, query) point of the grid."""
+    """One (data set, image size, way, shot, query[, within]) point of the grid: a test setting
+    (a train job's ``data`` is its training setting, `bench.plan.jobs.training_setting`)."""
 
     name: str
     image_size: int
     way: int
     shot: int
     query: int = 15
+    within: str | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.name} {self.way}-way {self.shot}-shot"
+        within = f" within {self.within}" if self.within else ""
+        return f"{self.name} {self.way}-way {self.shot}-shot{within}"
 
 
 @dataclass(frozen=True)
@@ -98,22 +111,38 @@ class DataParams:
     Attributes:
         image_size: side in pixels the images are resized to (default: the data set's own).
         way: classes per episode. shot: labelled support images per class. query: query
-            images per class (the test episodes' queries; training episodes use the same).
+            images per class (the test episodes' queries; training episodes use the same
+            unless ``train.query`` says otherwise).
+        within: draw each test episode's classes from one group of the data set's grouping
+            of that name (an Omniglot alphabet, for Lake et al. 2015's within-alphabet task),
+            or from the whole split (unset). The groups come from the data set
+            (`bench.data.source.DataSource.groupings`).
     """
 
     image_size: int | None = count(None)
     way: int = count(5, minimum=2)
     shot: int = count(1)
     query: int = count(15)
+    within: str | None = None
 
 
 @dataclass(frozen=True)
 class BaselineVariant:
-    """A baseline variant with the backbone and training budget it is trained with."""
+    """A baseline variant with the backbone and training budget it is trained with.
+
+    ``datasets``: the entry's ``datasets:`` patterns (data-setting labels or data-set names,
+    globs as in ``--datasets``): it runs only on the settings they match (all when empty), so
+    a recipe that differs per setting (Finn et al.'s 20-way MAML) is its own entry.
+    """
 
     baseline: Component
     backbone: Component
     train: TrainSettings
+    datasets: tuple[str, ...] = ()
+
+    def runs_on(self, data: DataSetting) -> bool:
+        return not self.datasets or any(fnmatch.fnmatchcase(name, pattern) for pattern in self.datasets
+                                        for name in (data.label, data.name))
 
 
 @dataclass(frozen=True)
@@ -131,4 +160,5 @@ class Suite:
     eval: EvalSettings
     published: dict[str, Any] = field(default_factory=dict)
     overrides: tuple[str, ...] = ()
+    references: dict[str, Any] = field(default_factory=dict)  # published results of methods not run here
     mce_reference: str | None = None  # ``report.mce_reference``: the relative mCE's reference baseline

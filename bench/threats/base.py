@@ -75,6 +75,9 @@ class Threat(ABC):
             validation refuses it on one-channel data sets.
         needs_outliers: True for a threat that reads ``Episode.outliers`` (images of the split's
             classes outside the episode): the evaluation loop supplies them for it.
+        in_headline: True for a threat with its own column in a report's headline table (label
+            noise); attacks and corruptions reach it through their summaries (worst case, mean
+            corruption) and every shift threat has its own.
     """
 
     name: ClassVar[str]
@@ -87,6 +90,7 @@ class Threat(ABC):
     norm: ClassVar[str | None] = None
     needs_color: ClassVar[bool] = False
     needs_outliers: ClassVar[bool] = False
+    in_headline: ClassVar[bool] = False
 
     def __init__(self, config: Any) -> None:
         self.config = config

@@ -10,7 +10,7 @@ from bench.registry import THREATS
 from bench.threats.base import AdaptFn, Threat, ThreatKind, clean_correct
 
 
-@THREATS.register("clean")
+@THREATS.register
 class Clean(Threat):
     """Clean few-shot accuracy, the reference every robust accuracy is paired with."""
 

@@ -151,8 +151,9 @@ def _register_all() -> None:
         attrs = {"name": corruption, "title": corruption_title(corruption), "__module__": __name__,
                  "__doc__": f"The {corruption} corruption. {SOURCE}.",
                  "Config": configs.get(corruption, CorruptionConfig), "needs_color": corruption in COLOUR_ONLY}
-        THREATS.add(corruption, type(corruption, (Corruption,), attrs))
-    THREATS.add(SupportQueryShift.name, SupportQueryShift)
+        threat: type[Corruption] = type(corruption, (Corruption,), attrs)
+        THREATS.register(threat)
+    THREATS.register(SupportQueryShift)
 
 
 _register_all()

@@ -31,7 +31,7 @@ class DomainShiftConfig:
             raise ValueError(f"unknown data set {self.dataset!r}. Allowed: {', '.join(DATASETS.names())}")
 
 
-@THREATS.register("domain_shift")
+@THREATS.register
 class DomainShift(Threat):
     """Clean accuracy on the episodes of another data set (the runner supplies them)."""
 

@@ -72,7 +72,7 @@ def _poison_display(title: str, config: SupportPGDConfig) -> str:
     return f"{title}-{config.steps}, {ThreatModel('Linf', config.eps).radius_text()}"
 
 
-@THREATS.register("support_pgd")
+@THREATS.register
 class SupportPGD(Threat):
     """Adversarial support poisoning by PGD through the baseline's adaptation; queries clean."""
 
@@ -91,7 +91,7 @@ class SupportPGD(Threat):
         return adapted_correct(adapt, support, episode.support_y, episode.query_x, episode.query_y)
 
 
-@THREATS.register("support_query_pgd")
+@THREATS.register
 class SupportQueryPGD(Threat):
     """Poisoned support AND adversarial queries: ``support_pgd``, then ``pgd`` (same eps,
     alpha, steps) on the queries against the model adapted on the poisoned support."""
@@ -172,7 +172,7 @@ def swap_labels(labels: torch.Tensor, fraction: float, gen: torch.Generator) -> 
     return out.to(labels.device)
 
 
-@THREATS.register("label_noise")
+@THREATS.register
 class LabelNoise(Threat):
     """A fraction of the support labels swapped between classes of the episode (seeded)."""
 
@@ -181,6 +181,7 @@ class LabelNoise(Threat):
     kind = ThreatKind.SUPPORT
     source = NOISE_SOURCE + " (symmetric label swap)"
     Config = NoiseConfig
+    in_headline = True  # the headline's noise column (DESIGN "Reports")
 
     @classmethod
     def display(cls, config: Any) -> str:
@@ -221,7 +222,7 @@ def inject_outliers(support_x: torch.Tensor, support_y: torch.Tensor, pool: torc
     return out, positions
 
 
-@THREATS.register("support_outliers")
+@THREATS.register
 class SupportOutliers(Threat):
     """A fraction of the support images replaced by images of classes outside the episode.
 

@@ -20,22 +20,36 @@ from bench.run.runner import EvalResult, TrainResult
 from bench.stats import mean_ci
 from bench.suite.load import Component, Suite
 from bench.tracking import CHECKPOINT, PER_EPISODE, Tracker
+from bench.tracking.records import (
+    ATTEMPT,
+    CODE_FILES,
+    CODE_VERSION,
+    DATA_HASH,
+    DEVICE,
+    EPISODES_HASH,
+    FINGERPRINT,
+    PACKAGES,
+    SELECTED_STEP,
+    SELECTION,
+    STOPPED_EARLY,
+    THREAT_KIND,
+)
 from bench.tracking.tags import accuracy_metric, identity_tags, job_params
 
 
 def fingerprint_tags(fingerprint: Fingerprint) -> dict[str, str]:
     """The code fingerprint and the per-file hashes behind it (so a stale run can say what changed)."""
-    return {"fingerprint": fingerprint.digest, "code_files": fingerprint.encoded()}
+    return {FINGERPRINT: fingerprint.digest, CODE_FILES: fingerprint.encoded()}
 
 
 def train_tags(suite: Suite, job: TrainJob) -> dict[str, str]:
     """`bench.tracking.tags.identity_tags` plus the code and packages the job is run with."""
-    return {**identity_tags(suite.name, job), "code_version": code_version(), "packages": package_versions(),
+    return {**identity_tags(suite.name, job), CODE_VERSION: code_version(), PACKAGES: package_versions(),
             **fingerprint_tags(train_fingerprint(job))}
 
 
 def eval_tags(suite: Suite, job: EvalJob) -> dict[str, str]:
-    return {**identity_tags(suite.name, job), "code_version": code_version(), "packages": package_versions(),
+    return {**identity_tags(suite.name, job), CODE_VERSION: code_version(), PACKAGES: package_versions(),
             **fingerprint_tags(eval_fingerprint(job))}
 
 
@@ -47,9 +61,9 @@ VALIDATION_METRIC = "val_accuracy_pct"  # the validation curve, by meta-update
 
 def record_train(tracker: Tracker, suite: Suite, job: TrainJob, result: TrainResult, times: Times = None) -> str:
     """A FINISHED train run with params, curve, checkpoint and resolved config."""
-    tags = {**train_tags(suite, job), "device": result.device, "data_hash": result.data_hash,
-            "selection": result.selection, "selected_step": str(result.selected_step),
-            "stopped_early": "" if result.stopped_early is None else str(result.stopped_early)}
+    tags = {**train_tags(suite, job), DEVICE: result.device, DATA_HASH: result.data_hash,
+            SELECTION: result.selection, SELECTED_STEP: str(result.selected_step),
+            STOPPED_EARLY: "" if result.stopped_early is None else str(result.stopped_early)}
     run_id = tracker.start(job.name, tags, start_time=times[0] if times else None)
     tracker.log(run_id, params=job_params(job), metrics={"device_seconds": result.seconds,
                                                          "selected_step": result.selected_step,
@@ -66,8 +80,8 @@ def record_eval(tracker: Tracker, suite: Suite, job: EvalJob, parent: str, resul
                 times: Times = None) -> tuple[float, float]:
     """A FINISHED nested eval run: accuracy, CI, per-episode accuracies; returns (mean, CI)."""
     mean, half = mean_ci(result.accuracies)
-    tags = {**eval_tags(suite, job), "device": result.device, "data_hash": result.data_hash,
-            "episodes_hash": result.episodes_hash, "threat_kind": result.threat_kind}
+    tags = {**eval_tags(suite, job), DEVICE: result.device, DATA_HASH: result.data_hash,
+            EPISODES_HASH: result.episodes_hash, THREAT_KIND: result.threat_kind}
     run_id = tracker.start(job.name, tags, parent=parent, start_time=times[0] if times else None)
     tracker.log(run_id, params=job_params(job),
                 metrics={"accuracy": mean, "ci95": half, "accuracy_pct": 100 * mean, "ci95_pct": 100 * half,
@@ -94,7 +108,7 @@ def record_failure(tracker: Tracker, suite: Suite, job: TrainJob | EvalJob, erro
                    parent: str | None = None, attempt: int = 1, times: Times = None) -> None:
     """A FAILED run carrying the error (tag) and the traceback (artifact)."""
     tags: dict[str, Any] = train_tags(suite, job) if isinstance(job, TrainJob) else eval_tags(suite, job)
-    run_id = tracker.start(job.name, {**tags, "attempt": str(attempt)}, parent=parent,
+    run_id = tracker.start(job.name, {**tags, ATTEMPT: str(attempt)}, parent=parent,
                            start_time=times[0] if times else None)
     tracker.log(run_id, params=job_params(job))
     tracker.end(run_id, "FAILED", error, end_time=times[1] if times else None)

@@ -3,7 +3,9 @@
 A report or a resume plan over thousands of runs must not pay one artifact download per run
 (MLflow's ``download_artifacts`` costs about 14 ms a call): runs come from paged
 ``search_runs`` calls, and per-episode accuracies are read straight from the artifact folder
-when the store keeps artifacts on this file system, else downloaded by a thread pool.
+when the store keeps artifacts on this file system, else downloaded by a thread pool. The tag
+keys every run carries are declared here (`JOB_KEY`, ...), below everything that writes or
+reads them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,45 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-TAG = "bench."
+TAG = "bench."  # the prefix of every key below on a run (``bench.job_key``); records drop it
+# The tag keys of job runs, declared once for the writer (`bench.tracking.tags`, `.recording`,
+# the scheduler) and every reader. They live in this lowest module of the package, which imports
+# nothing of bench, so reading runs never imports the plan. Their texts name tags in existing
+# stores: never change one.
+
+# identity (`bench.tracking.tags.identity_tags`): what a job is
+SUITE = "suite"
+JOB_KEY = "job_key"
+KIND = "kind"  # "train" or "eval"
+BASELINE = "baseline"
+LABEL = "label"
+DATASET = "dataset"
+IMAGE_SIZE = "image_size"
+WAY = "way"
+SHOT = "shot"
+QUERY = "query"
+SEED = "seed"
+TRAIN_KEY = "train_key"  # eval runs: the train job whose checkpoint was evaluated
+THREAT = "threat"
+THREAT_LABEL = "threat_label"
+THREAT_KIND = "threat_kind"  # a `ThreatKind`'s value
+# environment (`bench.tracking.recording`): what made the result
+CODE_VERSION = "code_version"
+PACKAGES = "packages"
+FINGERPRINT = "fingerprint"  # the code fingerprint's digest
+CODE_FILES = "code_files"  # the per-file hashes behind it
+DEVICE = "device"
+DATA_HASH = "data_hash"
+EPISODES_HASH = "episodes_hash"  # eval runs: the test episode set
+SELECTION = "selection"  # train runs: which weights were kept (best_val, last)
+SELECTED_STEP = "selected_step"
+STOPPED_EARLY = "stopped_early"
+ATTEMPT = "attempt"  # FAILED runs
+ERROR = "error"  # FAILED runs: the exception
+# set by the scheduler on runs it reuses
+KEPT_STALE = "kept_stale"  # a run of older code kept by --reuse-stale: its fingerprint
+COPIED_FROM = "copied_from"  # a run copied from another suite's experiment: the source run id
+
 PER_EPISODE = "per_episode.json"
 CHECKPOINT = "checkpoint.pt"
 DOWNLOAD_THREADS = 16
@@ -64,11 +104,11 @@ def short_tags(run: Any) -> dict[str, str]:
 
 def finished_run(run: Any) -> FinishedRun | None:
     tags = short_tags(run)
-    if run.info.status != "FINISHED" or "job_key" not in tags:
+    if run.info.status != "FINISHED" or JOB_KEY not in tags:
         return None
-    return FinishedRun(tags["job_key"], run.info.run_id, str(run.info.experiment_id),
-                       tags.get("suite", ""), tags.get("kind", ""),
-                       tags.get("fingerprint", ""), tags.get("code_files", ""),
+    return FinishedRun(tags[JOB_KEY], run.info.run_id, str(run.info.experiment_id),
+                       tags.get(SUITE, ""), tags.get(KIND, ""),
+                       tags.get(FINGERPRINT, ""), tags.get(CODE_FILES, ""),
                        run.data.metrics.get("accuracy"), int(run.info.start_time or 0))
 
 
@@ -78,9 +118,9 @@ def representative(runs: list[Any]) -> list[Any]:
     chosen: dict[str, Any] = {}
     for run in runs:
         tags = run.data.tags
-        if tags.get(TAG + "kind") != "eval" or run.info.status not in ("FINISHED", "FAILED"):
+        if tags.get(TAG + KIND) != "eval" or run.info.status not in ("FINISHED", "FAILED"):
             continue
-        key = tags.get(TAG + "job_key", run.info.run_id)
+        key = tags.get(TAG + JOB_KEY, run.info.run_id)
         if run.info.status == "FINISHED" or chosen.get(key) is None or chosen[key].info.status != "FINISHED":
             chosen[key] = run
     return list(chosen.values())

@@ -3,7 +3,9 @@ filters match and the golden test's fixture uses (DESIGN.md "MLflow").
 
 `identity_tags` are the tags that follow from the plan alone (what a job is); the recorder adds
 the environment (`bench.tracking.recording`: code version, packages, fingerprint, device, hashes).
-Parameters are the job identity, flattened to dotted keys (`flatten`).
+Parameters are the job identity, flattened to dotted keys (`flatten`). The tag keys themselves
+are declared in `bench.tracking.records` (`JOB_KEY`, ...), the lowest module of the package, so
+that reading runs back needs neither this module nor the plan it imports.
 """
 
 from __future__ import annotations
@@ -16,6 +18,23 @@ from bench.fields import is_pixels
 from bench.plan.jobs import EvalJob, TrainJob
 from bench.registry import THREATS
 from bench.suite.labels import format_value
+from bench.tracking.records import (
+    BASELINE,
+    DATASET,
+    IMAGE_SIZE,
+    JOB_KEY,
+    KIND,
+    LABEL,
+    QUERY,
+    SEED,
+    SHOT,
+    SUITE,
+    THREAT,
+    THREAT_KIND,
+    THREAT_LABEL,
+    TRAIN_KEY,
+    WAY,
+)
 
 TEXT_PREFIX = "text."  # human-readable copies of params (``text.threat.config.eps = 8/255``)
 METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /]+")  # MLflow metric names allow only these characters
@@ -35,13 +54,13 @@ def identity_tags(suite_name: str, job: TrainJob | EvalJob) -> dict[str, str]:
     """What a job is, as tags: suite, key, kind, baseline, label, data setting, seed (and, for an
     evaluation, its train job and threat)."""
     train = job if isinstance(job, TrainJob) else job.train
-    d = train.data
-    tags = {"suite": suite_name, "job_key": job.key, "kind": "train", "baseline": train.variant.baseline.name,
-            "label": train.variant.baseline.label, "dataset": d.name, "image_size": str(d.image_size),
-            "way": str(d.way), "shot": str(d.shot), "query": str(d.query), "seed": str(train.seed)}
+    d = job.data if isinstance(job, TrainJob) else job.setting  # a train run: its training episodes' shape
+    tags = {SUITE: suite_name, JOB_KEY: job.key, KIND: "train", BASELINE: train.variant.baseline.name,
+            LABEL: train.variant.baseline.label, DATASET: d.name, IMAGE_SIZE: str(d.image_size),
+            WAY: str(d.way), SHOT: str(d.shot), QUERY: str(d.query), SEED: str(train.seed)}
     if isinstance(job, EvalJob):
-        tags.update(kind="eval", train_key=train.key, threat=job.threat.name, threat_label=job.threat.label,
-                    threat_kind=THREATS.get(job.threat.name).kind)
+        tags.update({KIND: "eval", TRAIN_KEY: train.key, THREAT: job.threat.name, THREAT_LABEL: job.threat.label,
+                     THREAT_KIND: THREATS.get(job.threat.name).kind})
     return tags
 
 

@@ -18,6 +18,9 @@ from mlflow.entities import Metric, Param
 
 from bench.errors import BenchError
 from bench.tracking.records import (
+    COPIED_FROM,
+    ERROR,
+    JOB_KEY,
     TAG,
     FinishedRun,
     RunRecord,
@@ -135,7 +138,7 @@ class Tracker:
         never live unless two drivers share one experiment, which `bench run` does not support.
         """
         partial = [r.info.run_id for r in self.runs()
-                   if r.info.status == "RUNNING" and TAG + "job_key" in r.data.tags]
+                   if r.info.status == "RUNNING" and TAG + JOB_KEY in r.data.tags]
         for run_id in partial:
             self._writer().delete_run(run_id)
         return len(partial)
@@ -205,7 +208,7 @@ class Tracker:
     @retried
     def end(self, run_id: str, status: str = "FINISHED", error: str | None = None, end_time: int | None = None) -> None:
         if error is not None:
-            self._writer().set_tag(run_id, TAG + "error", error[:5000])
+            self._writer().set_tag(run_id, TAG + ERROR, error[:5000])
             self.log_file(run_id, "traceback.txt", error.encode())
         self._writer().set_terminated(run_id, status, end_time=end_time)
 
@@ -224,7 +227,7 @@ class Tracker:
         client = self._writer()
         source = client.get_run(run_id)
         copied = {k[len(TAG):]: v for k, v in source.data.tags.items() if k.startswith(TAG)}
-        new_id = self.start(name, {**copied, **tags, "copied_from": run_id}, parent)
+        new_id = self.start(name, {**copied, **tags, COPIED_FROM: run_id}, parent)
         params = [Param(k, v) for k, v in sorted(source.data.params.items())]
         metrics = [m for key in sorted(source.data.metrics) for m in client.get_metric_history(run_id, key)]
         for i in range(0, max(len(params), len(metrics), 1), 100):

@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 
-@DATASETS.register("glyphs")
+@DATASETS.register
 class GlyphsSource(DataSource):
     """The embedded Omniglot-like glyph set; it builds itself offline in well under a minute."""
 

@@ -25,10 +25,10 @@ import numpy as np
 from bench.report.aggregate import combine
 from bench.report.compare import cell_result
 from bench.report.model import Column
-from bench.report.results import TableResult
+from bench.report.results import TableResult, clean_column
 from bench.report.views import row_titles
 from bench.stats import Interval
-from bench.threats.base import ThreatModel
+from bench.threats.base import ThreatKind, ThreatModel
 
 Point = tuple[float, Interval]
 LOOSE = ("alpha",)  # parameters a family may vary with the plotted one (see the module doc)
@@ -93,7 +93,8 @@ def _key(column: Column, axis: str, strict: bool) -> tuple:
 
 def attack_families(columns: list[Column], axis: str) -> list[list[Column]]:
     """The attack families along ``axis`` with two or more x values, in column order."""
-    attacks = [c for c in columns if c.kind == "attack" and c.threat_model is not None and _value(c, axis) is not None]
+    attacks = [c for c in columns
+               if c.kind is ThreatKind.ATTACK and c.threat_model is not None and _value(c, axis) is not None]
     loose: dict[tuple, list[Column]] = {}
     for column in attacks:
         loose.setdefault(_key(column, axis, strict=False), []).append(column)
@@ -133,7 +134,7 @@ def _fixed(members: list[Column], axis: str) -> tuple[tuple[str, str], ...]:
 def eps_curve(table: TableResult, members: list[Column]) -> Curve:
     """Accuracy vs radius of one attack family; clean accuracy at eps = 0."""
     norm = members[0].threat_model.norm  # type: ignore[union-attr]
-    clean = next((c for c in table.data.columns if c.kind == "clean"), None)
+    clean = clean_column(table.data)
     lines = _lines(table, members, "eps", clean)
     xs = sorted({x for points in lines.values() for x, _ in points})
     suffix = f", {members[0].threat_model.radius_text()}"  # type: ignore[union-attr]
@@ -214,7 +215,7 @@ def severity_curves(table: TableResult) -> list[Curve]:
     """Per corruption family (and ``target``: queries only, or support too) one curve, and one
     over all corruptions when they span several families at one target, unless it is the one
     family curve again."""
-    corruptions = [c for c in table.data.columns if c.kind == "corruption"]
+    corruptions = [c for c in table.data.columns if c.kind is ThreatKind.CORRUPTION]
     groups: dict[tuple[str, str | None], list[Column]] = {}
     for column in corruptions:  # a corruption's own options (elastic's table) do not split a family
         groups.setdefault((corruption_family(column.name), column.param("target")), []).append(column)

@@ -25,13 +25,14 @@ from collections import Counter
 
 from matplotlib.figure import Figure
 
-from bench.report.model import Column
+from bench.report.model import Column, ColumnRole
 from bench.report.plots.data import Curve, attack_curves, radius_token, severity_curves
 from bench.report.plots.draw import line_figure, plot_style, render, scatter_figure
 from bench.report.plots.validation import validation_figure
-from bench.report.results import Plot, TableResult
+from bench.report.results import Plot, TableResult, clean_column
 from bench.report.text import slug
 from bench.report.views import row_titles
+from bench.threats.base import ThreatKind
 
 __all__ = ["table_figures", "table_plots"]
 
@@ -76,15 +77,15 @@ def robust_columns(columns: list[Column]) -> list[Column]:
     by_model: dict[tuple[str, float], Column] = {}
     for column in columns:
         model = column.threat_model
-        if column.kind == "worst-case" and model is not None:
+        if column.role is ColumnRole.WORST_CASE and model is not None:
             by_model[(model.norm, model.eps)] = column
     for column in columns:
         model = column.threat_model
-        if column.kind == "attack" and model is not None and model.eps > 0:
+        if column.kind is ThreatKind.ATTACK and model is not None and model.eps > 0:
             by_model.setdefault((model.norm, model.eps), column)  # a worst case, where there is one, wins
     if by_model:
         return [by_model[k] for k in sorted(by_model)]
-    mean = next((c for c in columns if c.kind == "mean-corruption" and not c.params), None)
+    mean = next((c for c in columns if c.role is ColumnRole.MEAN_CORRUPTION and not c.params), None)
     return [mean] if mean is not None else []
 
 
@@ -95,7 +96,7 @@ def _robust_text(column: Column, columns: list[Column]) -> tuple[str, str, str]:
         return "clean-vs-mean-corruption", "mean corruption accuracy (%)", (
             f"Clean vs mean corruption accuracy (mean over {len(column.members)} corruptions)")
     key, at = f"clean-vs-robust-{radius_token(model.norm, model.eps)}", f"at {model.text()}"
-    if column.kind != "worst-case":
+    if column.role is not ColumnRole.WORST_CASE:
         return key, f"{column.header} (%)", (
             f"Clean vs robust accuracy {at} (robust: {_without_radius(column)}, the only attack at this radius)")
     headers = {c.label: _without_radius(c) for c in columns}
@@ -104,7 +105,7 @@ def _robust_text(column: Column, columns: list[Column]) -> tuple[str, str, str]:
 
 
 def _scatter(table: TableResult, column: Column, chance: float) -> tuple[str, str, Figure] | None:
-    clean = next((c for c in table.data.columns if c.kind == "clean"), None)
+    clean = clean_column(table.data)
     if clean is None:
         return None
     cells, titles = table.cells, row_titles(table)

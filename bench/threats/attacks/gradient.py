@@ -23,7 +23,7 @@ class FGSMConfig:
     eps: float = pixels(8 / 255)
 
 
-@THREATS.register("fgsm")
+@THREATS.register
 class FGSM(QueryAttack):
     """One signed-gradient step of size eps (Goodfellow et al. 2015). Default eps 8/255, the
     radius of the adversarial-querying protocol (the paper used 0.1-0.25 on MNIST)."""
@@ -49,7 +49,7 @@ class PGDConfig:
     random_start: bool = True
 
 
-@THREATS.register("pgd")
+@THREATS.register
 class PGD(QueryAttack):
     """L-inf PGD; the defaults are the adversarial-querying evaluation protocol (PGD-20,
     eps 8/255, step 2/255, random start, queries only; Goldblum et al. 2020)."""
@@ -84,7 +84,7 @@ class _PGDL2(torchattacks.PGDL2):
         return pgd_l2(self.get_logits, images, labels, self.eps, self.alpha, self.steps, self.random_start)
 
 
-@THREATS.register("pgd_l2")
+@THREATS.register
 class PGDL2(QueryAttack):
     """L2 PGD: normalised-gradient steps, projection onto the L2 ball (Madry et al. 2018)."""
 
@@ -117,7 +117,7 @@ class _MIFGSM(torchattacks.MIFGSM):
         return mifgsm(self.get_logits, images, labels, self.eps, self.alpha, self.steps, self.decay)
 
 
-@THREATS.register("mifgsm")
+@THREATS.register
 class MIFGSM(QueryAttack):
     """Momentum iterative FGSM (Dong et al. 2018)."""
 

@@ -39,7 +39,7 @@ class _CW(torchattacks.CW):
         return torch.atanh((x * 2 - 1) * 0.999999)
 
 
-@THREATS.register("cw")
+@THREATS.register
 class CW(QueryAttack):
     """Carlini-Wagner L2 attack, counted within an L2 budget ``eps``."""
 
@@ -88,7 +88,7 @@ class _APGD(QueryAttack):
                                  seed=seed, loss=self.loss, rho=c.rho)
 
 
-@THREATS.register("apgd_ce")
+@THREATS.register
 class APGDCE(_APGD):
     """Auto-PGD on the cross-entropy loss: step size adapted by checkpoints, momentum."""
 
@@ -97,7 +97,7 @@ class APGDCE(_APGD):
     loss = "ce"
 
 
-@THREATS.register("apgd_dlr")
+@THREATS.register
 class APGDDLR(_APGD):
     """Auto-PGD on the scale-invariant difference-of-logits-ratio loss (needs way >= 3)."""
 
@@ -122,7 +122,7 @@ class SquareConfig:
     loss: Literal["margin", "ce"] = "margin"
 
 
-@THREATS.register("square")
+@THREATS.register
 class Square(QueryAttack):
     """Square Attack: gradient-free random search (a check against gradient masking)."""
 
@@ -150,7 +150,7 @@ class AutoAttackConfig:
     n_queries: int = count(5000)
 
 
-@THREATS.register("autoattack")
+@THREATS.register
 class AutoAttack(QueryAttack):
     """AutoAttack "standard": APGD-CE, APGD-T, FAB-T, Square, each on the points still correct.
 

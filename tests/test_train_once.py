@@ -1,0 +1,198 @@
+"""Train once, evaluate at every test setting (issue 24): training shape vs test settings,
+per-entry data settings, episodes within one group of classes, and their bad inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.cli import main
+from bench.data.dataset import ImageDataset
+from bench.data.episodes import fixed_episodes
+from bench.errors import BenchError
+from bench.plan.jobs import episode_seed, make_plan, training_setting
+from bench.plan.selection import Selection, select
+from bench.suite.load import load_suite
+
+SNELL = """
+name: snell
+seeds: [0]
+datasets: [{name: glyphs, way: [5, 20], shot: [1, 5], query: 5}]
+train: {steps: 2, meta_batch: 1, validate_every: 0}
+eval: {episodes: 3}
+baselines:
+  - {name: protonet, train: {way: 30, query: 4}}
+  - maml
+threats: [clean, {name: fgsm, params: {eps: 1/255}}]
+"""
+
+
+def _suite(tmp_path: Path, text: str, name: str = "snell"):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return load_suite(str(path))
+
+
+def _problems(tmp_path: Path, text: str) -> str:
+    with pytest.raises(BenchError) as caught:
+        _suite(tmp_path, text)
+    return str(caught.value)
+
+
+def test_one_wide_model_serves_every_test_way(tmp_path: Path) -> None:
+    """Snell et al. Table 1: one 30-way ProtoNet per shot, tested at 5-way and 20-way; MAML, whose
+    head is sized by the way, trains once per test setting."""
+    plan = make_plan(_suite(tmp_path, SNELL))
+    protonet = [j for j in plan.train_jobs if j.variant.baseline.name == "protonet"]
+    maml = [j for j in plan.train_jobs if j.variant.baseline.name == "maml"]
+    assert [(j.data.way, j.data.shot, j.data.query) for j in protonet] == [(30, 1, 4), (30, 5, 4)]
+    assert len(maml) == 4
+    for job in protonet:
+        tested = [(e.setting.way, e.setting.shot, e.threat.name) for e in plan.eval_jobs[job.key]]
+        assert tested == [(5, job.data.shot, "clean"), (5, job.data.shot, "fgsm"),
+                          (20, job.data.shot, "clean"), (20, job.data.shot, "fgsm")]
+    assert len({e.key for e in plan.all_eval_jobs()}) == len(plan.all_eval_jobs()) == 6 * 2 + 4 * 2 - 4
+
+
+def test_training_keys_ignore_test_settings_and_unset_equals_explicit(tmp_path: Path) -> None:
+    narrow = make_plan(_suite(tmp_path, SNELL.replace("way: [5, 20]", "way: 5")))
+    wide = make_plan(_suite(tmp_path, SNELL))
+    assert {j.key for j in narrow.train_jobs if j.variant.baseline.name == "protonet"} == \
+        {j.key for j in wide.train_jobs if j.variant.baseline.name == "protonet"}
+    implicit = make_plan(_suite(tmp_path, SNELL.replace("- maml", "- {name: maml, train: {query: 5}}")))
+    assert {j.key for j in implicit.train_jobs} == {j.key for j in wide.train_jobs}
+    changed = make_plan(_suite(tmp_path, SNELL.replace("query: 4", "query: 3")))
+    assert not {j.key for j in changed.train_jobs if j.variant.baseline.name == "protonet"} & \
+        {j.key for j in wide.train_jobs}
+
+
+def test_test_episodes_do_not_depend_on_the_training_shape(tmp_path: Path) -> None:
+    """Evaluations of models trained on other shapes are other jobs, on the same episodes."""
+    wide = make_plan(_suite(tmp_path, SNELL))
+    other = make_plan(_suite(tmp_path, SNELL.replace("way: 30, query: 4", "way: 10")))
+
+    def protonet_evals(plan):
+        return {(e.setting, e.threat.label): e for e in plan.all_eval_jobs()
+                if e.train.variant.baseline.name == "protonet"}
+
+    first, second = protonet_evals(wide), protonet_evals(other)
+    assert first.keys() == second.keys() and len(first) == 8
+    for where, job in first.items():
+        assert job.key != second[where].key
+        assert episode_seed(wide.suite, job.setting, 0) == episode_seed(other.suite, second[where].setting, 0)
+    training = training_setting(wide.suite.baselines[0], wide.suite.datasets[0])
+    assert (training.way, training.query, training.within) == (30, 4, None)
+
+
+def test_the_datasets_filter_selects_test_settings(tmp_path: Path) -> None:
+    plan = select(make_plan(_suite(tmp_path, SNELL)), Selection.from_text(datasets="glyphs 20-way *"))
+    assert {e.setting.way for e in plan.all_eval_jobs()} == {20}
+    assert len([j for j in plan.train_jobs if j.variant.baseline.name == "protonet"]) == 2
+
+
+PER_SETTING = SNELL.replace("  - maml\n", """\
+  - {name: maml, label: maml, datasets: "glyphs 5-way *", params: {inner_lr: 0.4}}
+  - {name: maml, label: maml, datasets: ["glyphs 20-way 1-shot", "glyphs 20-way 5-shot"], params: {inner_lr: 0.1}}
+""")
+
+
+def test_an_entry_runs_on_its_datasets_only_and_labels_may_repeat_on_disjoint_settings(tmp_path: Path) -> None:
+    plan = make_plan(_suite(tmp_path, PER_SETTING))
+    maml = {(j.data.way, j.variant.baseline.config.inner_lr) for j in plan.train_jobs
+            if j.variant.baseline.name == "maml"}
+    assert maml == {(5, 0.4), (20, 0.1)}
+
+
+def test_bad_training_shapes_are_refused_with_the_numbers(tmp_path: Path) -> None:
+    text = _problems(tmp_path, SNELL.replace("way: 30, query: 4", "way: 30, shot: 15, query: 10"))
+    assert "baselines[0].train.query" in text and "need 25 images per class" in text and "20" in text
+    text = _problems(tmp_path, SNELL.replace("way: 30, query: 4", "way: 2000"))
+    assert "baselines[0].train.way" in text and "1380" in text
+    text = _problems(tmp_path, SNELL.replace("- maml", "- {name: maml, train: {way: 20}}"))
+    assert "baselines[1].train.way" in text and "head" in text
+    text = _problems(tmp_path, SNELL.replace("validate_every: 0", "validate_every: 5").replace(
+        "way: 30, query: 4", "way: 400"))
+    assert "train.val_way" in text and "323" in text
+
+
+def test_bad_dataset_patterns_and_clashing_labels_are_refused(tmp_path: Path) -> None:
+    text = _problems(tmp_path, PER_SETTING.replace('"glyphs 5-way *"', '"glyphs 7-way *"'))
+    assert "baselines[1].datasets" in text and "matches no data setting" in text
+    text = _problems(tmp_path, PER_SETTING.replace('"glyphs 20-way 1-shot", ', '"glyphs 5-way 1-shot", '))
+    assert "labelled 'maml'" in text
+
+
+def grouped_dataset() -> ImageDataset:
+    """12 classes of 3 images in 3 groups of sizes 5, 4 and 3, all in the test split."""
+    labels = torch.arange(12).repeat_interleave(3)
+    images = (labels * 20).to(torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 4, 4).contiguous()
+    groups = tuple("a" * (c < 5) or "b" * (c < 9) or "c" for c in range(12))
+    return ImageDataset("grouped", images, labels, tuple(map(str, range(12))), {"test": torch.arange(12)},
+                        "h", {"alphabet": groups})
+
+
+def test_episodes_within_a_group_draw_every_class_from_one_group() -> None:
+    dataset = grouped_dataset()
+    episodes = fixed_episodes(dataset, "test", 3, 1, 1, 200, seed=7, within="alphabet")
+    seen = set()
+    for i in range(len(episodes)):
+        classes = episodes[i].classes.tolist()
+        groups = {dataset.groups["alphabet"][c] for c in classes}
+        assert len(groups) == 1 and len(set(classes)) == 3
+        seen |= groups
+    assert seen == {"a", "b", "c"}
+    across = fixed_episodes(dataset, "test", 3, 1, 1, 200, seed=7)
+    assert across.hash != episodes.hash and "within" not in across.key
+    mixed = [len({dataset.groups["alphabet"][c] for c in across[i].classes.tolist()}) for i in range(200)]
+    assert max(mixed) > 1
+
+
+def test_within_is_checked_against_the_data_sets_groupings(tmp_path: Path) -> None:
+    text = _problems(tmp_path, SNELL.replace("query: 5}]", "query: 5, within: alphabet}]"))
+    assert "datasets[0].within" in text and "glyphs has no grouping 'alphabet'" in text
+
+
+RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
+
+
+@pytest.mark.skipif(not (RAW / "images_evaluation").is_dir(), reason=f"the real Omniglot is not in {RAW}")
+def test_a_within_group_too_small_for_the_way_names_the_smallest_groups(tmp_path: Path, bench_data: Path,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    """omniglot-lake's smallest evaluation alphabet, Angelic, has 20 characters."""
+    from bench.data.omniglot import OmniglotLake
+
+    OmniglotLake().prepare(bench_data, raw=RAW)
+    suite = (Path(__file__).parent.parent / "suites" / "omniglot-lake.yaml").read_text()
+    path = tmp_path / "lake.yaml"
+    path.write_text(suite.replace("way: 20", "way: 21"))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "datasets[0].way" in err and "Angelic (20)" in err and "way <= 20" in err
+    path.write_text(suite)
+    assert main(["validate", str(path)]) == 0
+
+
+def test_references_are_parsed_checked_and_listed_under_their_setting(tmp_path: Path) -> None:
+    """Lake et al.'s figures are paper-only rows of omniglot-lake's table (methods not run)."""
+    import types
+
+    from bench.report.text import REFERENCES_NOTE, reference_lines
+
+    text = SNELL + """references:
+  glyphs 20-way 1-shot:
+    people: {accuracy: "95.5", source: "Lake et al. 2015 (4.5% error)"}
+    deep convnet: "86.5"
+"""
+    suite = _suite(tmp_path, text)
+    setting = next(d for d in suite.datasets if d.label == "glyphs 20-way 1-shot")
+    table = types.SimpleNamespace(data=types.SimpleNamespace(setting=setting))
+    report = types.SimpleNamespace(suite=suite)
+    assert reference_lines(table, report) == [  # type: ignore[arg-type]
+        f"{REFERENCES_NOTE} (clean accuracy, %): people 95.5 (Lake et al. 2015 (4.5% error)); deep convnet 86.5"]
+    other = types.SimpleNamespace(data=types.SimpleNamespace(setting=suite.datasets[0]))
+    assert reference_lines(other, report) == []  # type: ignore[arg-type]
+    assert "references['glyphs 3-way 1-shot']: no such data setting" in _problems(
+        tmp_path, text.replace("glyphs 20-way 1-shot:", "glyphs 3-way 1-shot:"))
+    assert "is not a published accuracy" in _problems(tmp_path, text.replace('"86.5"', "lots"))
