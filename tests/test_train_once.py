@@ -196,3 +196,41 @@ def test_references_are_parsed_checked_and_listed_under_their_setting(tmp_path: 
     assert "references['glyphs 3-way 1-shot']: no such data setting" in _problems(
         tmp_path, text.replace("glyphs 20-way 1-shot:", "glyphs 3-way 1-shot:"))
     assert "is not a published accuracy" in _problems(tmp_path, text.replace('"86.5"', "lots"))
+
+
+WIDE = """
+name: wide
+datasets: [{name: glyphs, way: [5, 3], shot: 1, query: 3}]
+train: {steps: 3, meta_batch: 1, validate_every: 2, val_episodes: 2}
+eval: {episodes: 4}
+baselines: [{name: protonet, train: {way: 8, query: 2, val_way: 5}}, maml]
+threats: [clean, {name: fgsm, params: {eps: 2/255}}]
+"""
+
+
+@pytest.mark.integration
+def test_one_trained_model_is_evaluated_and_reported_at_every_test_way(tmp_path: Path, monkeypatch, glyphs,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    """End to end: one 8-way ProtoNet train run, evaluated at 5-way and 3-way; the report has
+    a ProtoNet row in both tables and the API restores it for either setting."""
+    from bench.api import load_trained
+    from bench.tracking import Tracker
+    from bench.tracking.records import KIND, LABEL, TRAIN_KEY, WAY
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "wide.yaml").write_text(WIDE)
+    assert main(["run", "wide.yaml", "--device", "cpu", "--no-progress", "--workers", "1"]) == 0
+    assert "3 train jobs (3 trained now)" in capsys.readouterr().out
+    tracker = Tracker("sqlite:///mlflow.db", "wide", create=False)
+    proto = [j for j in make_plan(load_suite("wide.yaml")).train_jobs if j.variant.baseline.name == "protonet"]
+    assert len(proto) == 1 and proto[0].data.way == 8 and proto[0].key in tracker.finished()
+    evals = [r for r in tracker.records() if r.tags[KIND] == "eval" and r.tags[TRAIN_KEY] == proto[0].key]
+    assert sorted(r.tags[WAY] for r in evals) == ["3", "3", "5", "5"] and {r.tags[LABEL] for r in evals} == {"protonet"}
+    assert all(len(r.per_episode) == 4 for r in evals)
+    assert main(["report", "wide.yaml", "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "wide" / "leaderboard.md").read_text()
+    assert text.count("| ProtoNet ") >= 2 and "3-way 1-shot" in text and "5-way 1-shot" in text
+    model = load_trained("wide.yaml", "protonet", setting="glyphs 3-way 1-shot")
+    assert model.job.key == proto[0].key and model.setting.way == 3
+    assert len(model.test_episodes(2)[0].support_y.unique()) == 3
