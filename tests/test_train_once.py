@@ -227,6 +227,9 @@ def test_one_trained_model_is_evaluated_and_reported_at_every_test_way(tmp_path:
     assert len(proto) == 1 and proto[0].data.way == 8 and proto[0].key in tracker.finished()
     evals = [r for r in tracker.records() if r.tags[KIND] == "eval" and r.tags[TRAIN_KEY] == proto[0].key]
     assert sorted(r.tags[WAY] for r in evals) == ["3", "3", "5", "5"] and {r.tags[LABEL] for r in evals} == {"protonet"}
+    # validated at 5-way (train.val_way) in a model built for 5 classes: an 8-way one scored 0.0
+    curve = tracker.history(tracker.finished()[proto[0].key], "val_accuracy_pct")
+    assert [step for step, _ in curve] == [2, 3] and min(value for _, value in curve) > 0
     assert all(len(r.per_episode) == 4 for r in evals)
     assert main(["report", "wide.yaml", "--out", str(tmp_path / "out")]) == 0
     text = (tmp_path / "out" / "wide" / "leaderboard.md").read_text()

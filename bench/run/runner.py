@@ -114,7 +114,8 @@ def execute_train(job: TrainJob, device: str, on_step: Callable[[int, int], None
     dataset = load_dataset(job.data.name, job.data.image_size, device)
     start = time.perf_counter()
     baseline = build_baseline(job, dataset, torch.device(device))
-    trainer = Trainer(baseline, job, dataset, training_attack_for(job), resume, on_step, should_stop)
+    trainer = Trainer(baseline, job, dataset, training_attack_for(job), resume, on_step, should_stop,
+                      lambda way: build_baseline(job, dataset, torch.device(device), way))
     done = trainer.run()
     seconds = time.perf_counter() - start
     # best_val falls back to the last weights where no validation ran (validate_every: 0).

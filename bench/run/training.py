@@ -89,7 +89,10 @@ class Trainer:
 
     def __init__(self, baseline: Baseline, job: TrainJob, dataset: ImageDataset, attack: Attack | None,
                  resume: ResumeFile | None = None, on_step: StepHook | None = None,
-                 should_stop: Callable[[], None] = lambda: None) -> None:
+                 should_stop: Callable[[], None] = lambda: None,
+                 for_way: Callable[[int], Baseline] | None = None) -> None:
+        """``for_way(way)``: a fresh baseline of this job built for ``way`` classes, to validate
+        an any-way baseline at a ``train.val_way`` other than its training way."""
         budget = job.variant.train
         self.baseline, self.job, self.budget, self.attack = baseline, job, budget, attack
         self.sampler = EpisodeSampler(dataset, "train", job.data.way, job.data.shot, job.data.query)
@@ -97,6 +100,8 @@ class Trainer:
         self.val = validation_episodes(job, dataset)
         self.resume, self.on_step, self.should_stop = resume, on_step, should_stop
         self.progress = Progress()
+        self.for_way = for_way
+        self._val_model: Baseline | None = None
 
     def run(self) -> Progress:
         """Train (resuming where a state exists); on return the baseline holds the selected weights."""
@@ -134,7 +139,7 @@ class Trainer:
         p = self.progress
         assert self.val is not None
         start = time.perf_counter()
-        accuracy = validate(self.baseline, self.val)
+        accuracy = validate(self._validation_model(), self.val)
         p.validation_seconds += time.perf_counter() - start
         p.validation.append((p.step, accuracy))
         if accuracy > p.best_accuracy:
@@ -144,6 +149,21 @@ class Trainer:
             p.since_best += 1
             if self.budget.patience and p.since_best >= self.budget.patience:
                 p.stopped_early = p.step
+
+    def _validation_model(self) -> Baseline:
+        """The baseline itself, or, where the validation way differs from the way it was built
+        for, the same weights in a baseline built for that way: an any-way baseline sizes its
+        task model by its ``n_way`` (ProtoNet's prototypes), not by the support labels."""
+        assert self.val is not None
+        way = int(self.val.key["way"])
+        if way == self.baseline.n_way:
+            return self.baseline
+        if self.for_way is None:
+            raise ValueError(f"validation at {way}-way needs a baseline built for it (Trainer.for_way)")
+        if self._val_model is None:
+            self._val_model = self.for_way(way)
+        self._val_model.load_state_dict(self.baseline.state_dict())
+        return self._val_model
 
     def _save(self) -> None:
         if self.resume is not None:
