@@ -59,6 +59,9 @@ def test_run_report_resume(workdir: Path, capsys: pytest.CaptureFixture) -> None
     records = _records(uri)
     assert len(records) == 2 * 5 and all(r.status == "FINISHED" for r in records)
     assert all(len(r.per_episode) == 6 for r in records)
+    # which queries each evaluation got right: 5 ways x 4 queries per episode
+    assert all(r.per_query is not None and [q.size for q in r.per_query] == [20] * 6 for r in records)
+    assert all([q.mean() for q in r.per_query] == r.per_episode for r in records)
     assert len({r.tags[EPISODES_HASH] for r in records}) == 1  # paired across baselines and threats
     accuracy = _per_episode(uri)
     for label in ("protonet", "maml"):
@@ -73,6 +76,7 @@ def test_run_report_resume(workdir: Path, capsys: pytest.CaptureFixture) -> None
     assert "| ProtoNet" in table and "| MAML" in table and "PGD-2, ε = 8/255" in table
     assert "PGD-2, ε = 8/255: `pgd[steps=2]`" in table  # the raw label, in the column key
     assert "Student-t 95% CI" in table and "bench report" in table
+    assert "Worst L∞ 8/255: per query across the attacks at that threat model" in table
     first = table
     assert main(["report", str(suite)]) == 0
     assert (workdir / "reports" / "tiny" / "leaderboard.md").read_text() == first  # byte-stable

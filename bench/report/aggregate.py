@@ -5,10 +5,11 @@
   ``threat.config.severity``);
 - **worst case per threat model**: AutoAttack's worst case (Croce & Hein 2020) over the attacks
   run at ONE threat model, i.e. one norm and radius as each attack class declares them
-  (``worst L∞ 8/255``): per episode, the minimum accuracy over those attacks. A minimum across
-  radii would only repeat the largest radius. Only per-episode accuracies are recorded, so this
-  is the minimum of per-episode accuracies, an upper bound on the per-query worst case (a query
-  counted robust only when it survives every attack).
+  (``worst L∞ 8/255``): a query counts as robust only when it survives every one of those
+  attacks (per query, as AutoAttack and RobustBench count), then the episode's accuracy is the
+  share of its robust queries. A minimum across radii would only repeat the largest radius.
+  Records made before per-query results were recorded fall back to the minimum of per-episode
+  accuracies, an upper bound on the per-query worst case; such seeds are marked (`Cell.bounded`).
 
 A derived value exists for a seed only when every member finished on the same episode set;
 otherwise the cell says which member is missing and why.
@@ -78,9 +79,21 @@ def combine(members: list[Cell], seeds: tuple[int, ...], reduce: Callable[..., n
         if len(hashes) != 1 or len(lengths) != 1:
             out.problems[seed] = "missing: members were evaluated on different episode sets"
             continue
-        out.per_seed[seed] = reduce(np.stack([m.per_seed[seed] for m in members]), axis=0)
+        if reduce is np.min and all(seed in m.per_query for m in members):
+            out.per_seed[seed] = per_query_worst([m.per_query[seed] for m in members])
+        else:
+            out.per_seed[seed] = reduce(np.stack([m.per_seed[seed] for m in members]), axis=0)
+            if reduce is np.min:
+                out.bounded.add(seed)
         out.hashes[seed] = hashes.pop()
     return out
+
+
+def per_query_worst(members: list[tuple[np.ndarray, ...]]) -> np.ndarray:
+    """Per episode, the share of queries every member got right: ``(episodes,)`` float64 from
+    each member's per-episode bool ``(queries,)`` arrays (Croce & Hein 2020's worst case)."""
+    return np.array([np.logical_and.reduce(np.stack(per_episode)).mean()
+                     for per_episode in zip(*members, strict=True)], dtype=np.float64)
 
 
 def add_aggregates(columns: list[Column], cells: dict[tuple[str, str], Cell], rows: list[str],

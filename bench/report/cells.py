@@ -132,6 +132,8 @@ def _fill(cell: Cell, job: EvalJob, latest: dict[str, RunRecord]) -> RunRecord |
     seed, record = job.train.seed, latest.get(job.key)
     if record is not None and record.status == "FINISHED":
         cell.per_seed[seed] = np.asarray(record.per_episode, dtype=np.float64)
+        if record.per_query is not None:
+            cell.per_query[seed] = record.per_query
         cell.hashes[seed] = record.tags.get(EPISODES_HASH, "")
         cell.device_seconds = (cell.device_seconds or 0.0) + float(record.metrics.get("device_seconds", 0.0))
         return record

@@ -26,7 +26,7 @@ class ColumnRole(StrEnum):
 
     THREAT = "threat"
     MEAN_CORRUPTION = "mean-corruption"  # mean over corruption columns (all, or one severity)
-    WORST_CASE = "worst-case"  # per-episode minimum over the attacks at one threat model
+    WORST_CASE = "worst-case"  # per query across the attacks at one threat model, then per episode
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,9 @@ class Cell:
         hashes: seed -> episode-set hash. problems: seed -> why it has no result.
         device_seconds: summed evaluation device seconds of its finished runs (None: none
             finished, or a derived column).
+        per_query: seed -> per episode, bool ``(queries,)``: which queries it got right (absent
+            for records made before they were recorded). bounded: seeds of a worst-case cell
+            computed per episode (a member lacked per-query results): an upper bound.
     """
 
     seeds: tuple[int, ...]
@@ -96,6 +99,8 @@ class Cell:
     hashes: dict[int, str] = field(default_factory=dict)
     problems: dict[int, str] = field(default_factory=dict)
     device_seconds: float | None = None
+    per_query: dict[int, tuple[np.ndarray, ...]] = field(default_factory=dict)
+    bounded: set[int] = field(default_factory=set)
 
     def reason(self) -> str:
         """The distinct problems of this cell, in seed order."""

@@ -208,11 +208,21 @@ def _derived_notes(table: TableResult) -> list[str]:
         members = _members_text([headers.get(m, m) for m in column.members])
         if column.role is ColumnRole.MEAN_CORRUPTION:
             lines.append(f"{column.header}: per-episode mean over {members}")
+        elif column.role is ColumnRole.WORST_CASE and _per_query(table, column.label):
+            lines.append(f"{column.header}: per query across the attacks at that threat model ({members}), a query "
+                         f"robust only if every attack failed on it (as AutoAttack counts), then per episode")
         elif column.role is ColumnRole.WORST_CASE:
             lines.append(f"{column.header}: per-episode minimum over the attacks at that threat model ({members}) "
                          f"(AutoAttack-style; an upper bound on the per-query worst case, which needs per-query "
                          f"records)")
     return lines
+
+
+def _per_query(table: TableResult, column: str) -> bool:
+    """Whether a worst-case column's values are all per query: some computed, none fell back to
+    per-episode minima (records made before per-query results were recorded)."""
+    cells = [table.data.cells[(label, column)] for label, _ in table.data.rows]
+    return any(c.per_seed for c in cells) and not any(c.bounded for c in cells)
 
 
 def _members_text(headers: list[str], listed: int = 6) -> str:

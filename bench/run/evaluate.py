@@ -8,6 +8,7 @@ the baseline, so two baselines also face the same attack random starts and corru
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
@@ -34,19 +35,43 @@ def threat_seeds(root: int, episodes: EpisodeSet, threat_key: str) -> list[int]:
     return [derive_seed(root, episodes.hash, threat_key, i) for i in range(len(episodes))]
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """Per-episode accuracies and, per episode, which queries were classified correctly.
+
+    Attributes:
+        accuracies: ``len(episodes)`` floats (the fraction of each episode's queries right).
+        correct: per episode, a bool ``(queries,)`` on the CPU in the episode's query order:
+            what a per-query worst case across attacks needs (Croce & Hein 2020 count a query
+            robust only if every attack failed on it). A caller's own episodes may differ in
+            size, so it is a list.
+    """
+
+    accuracies: list[float]
+    correct: list[torch.Tensor]
+
+
 def evaluate_threat(baseline: Baseline, episodes: Episodes, threat: Threat, seeds: list[int],
                     on_episode: Callable[[], None] | None = None) -> list[float]:
     """Accuracy of ``baseline`` under ``threat`` on each episode: ``len(episodes)`` floats."""
-    hits, sizes = [], []
+    return evaluate_queries(baseline, episodes, threat, seeds, on_episode).accuracies
+
+
+def evaluate_queries(baseline: Baseline, episodes: Episodes, threat: Threat, seeds: list[int],
+                     on_episode: Callable[[], None] | None = None) -> Outcome:
+    """Per-episode accuracies and per-query results of ``baseline`` under ``threat``."""
+    results = []
     for i in range(len(episodes)):
         # The outlier pool has a stream of its own: the threat's seed stream stays as it was.
         episode = episodes.with_outliers(i, derive_seed(seeds[i], "outliers")) if threat.needs_outliers \
             else episodes[i]
-        correct = threat.evaluate(baseline.adapt, episode, seeds[i])
-        # Counts stay on the device until the end: no host sync per episode.
-        hits.append(correct.sum())
-        sizes.append(correct.numel())
+        # Results stay on the device until the end: no host sync per episode.
+        results.append(threat.evaluate(baseline.adapt, episode, seeds[i]).reshape(-1))
         if on_episode is not None:
             on_episode()
-    counts = torch.stack(hits).cpu().to(torch.float64)
-    return (counts / torch.tensor(sizes, dtype=torch.float64)).tolist()
+    if not results:
+        return Outcome([], [])
+    counts = torch.stack([r.sum() for r in results]).cpu().to(torch.float64)
+    sizes = torch.tensor([r.numel() for r in results], dtype=torch.float64)
+    correct = torch.cat(results).cpu().to(torch.bool).split([r.numel() for r in results])
+    return Outcome((counts / sizes).tolist(), list(correct))

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from bench.backbones import build_backbone
@@ -27,7 +28,7 @@ from bench.environment import device_name
 from bench.errors import BenchError
 from bench.plan.jobs import EvalJob, TrainJob, component_identity, episode_seed, stable_key
 from bench.registry import BASELINES, DATASETS, THREATS
-from bench.run.evaluate import evaluate_threat, threat_seeds
+from bench.run.evaluate import evaluate_queries, threat_seeds
 from bench.run.resume_state import ResumeFile
 from bench.run.training import Trainer
 from bench.seeding import derive_seed, torch_rng
@@ -64,6 +65,14 @@ class EvalResult:
     data_hash: str
     episodes_hash: str
     threat_kind: str
+    correct: tuple[str, ...] = ()  # per episode: its queries' right (1) / wrong (0) bits, packed, hex
+    queries: tuple[int, ...] = ()  # per episode: how many of those bits are queries
+
+
+def packed_bits(correct: list[torch.Tensor]) -> tuple[str, ...]:
+    """Each episode's per-query results as hex of ``numpy.packbits`` (MSB first; the episode's
+    query count, ``way * query``, says how many bits of the last byte are used)."""
+    return tuple(np.packbits(c.numpy()).tobytes().hex() for c in correct)
 
 
 @functools.lru_cache(maxsize=8)
@@ -177,6 +186,7 @@ def execute_eval(job: EvalJob, suite: Suite, checkpoint: bytes, device: str) -> 
     episodes = episode_set(suite, job, device)
     seeds = threat_seeds(train_job.seed, episodes, stable_key(component_identity(job.threat)))
     start = time.perf_counter()
-    accuracies = evaluate_threat(baseline, episodes, threat, seeds)
-    return EvalResult(job.key, accuracies, time.perf_counter() - start, device_name(torch.device(device)),
-                      dataset.content_hash, episodes.hash, threat.kind)
+    outcome = evaluate_queries(baseline, episodes, threat, seeds)
+    return EvalResult(job.key, outcome.accuracies, time.perf_counter() - start, device_name(torch.device(device)),
+                      dataset.content_hash, episodes.hash, threat.kind, packed_bits(outcome.correct),
+                      tuple(c.numel() for c in outcome.correct))

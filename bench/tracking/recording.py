@@ -86,7 +86,8 @@ def record_eval(tracker: Tracker, suite: Suite, job: EvalJob, parent: str, resul
     tracker.log(run_id, params=job_params(job),
                 metrics={"accuracy": mean, "ci95": half, "accuracy_pct": 100 * mean, "ci95_pct": 100 * half,
                          "episodes": len(result.accuracies), "device_seconds": result.seconds})
-    tracker.log_file(run_id, PER_EPISODE, json.dumps({"accuracy": result.accuracies}).encode())
+    stored = {"accuracy": result.accuracies, "correct": list(result.correct), "queries": list(result.queries)}
+    tracker.log_file(run_id, PER_EPISODE, json.dumps(stored).encode())
     tracker.end(run_id, end_time=times[1] if times else None)
     # the train run shows every evaluation's accuracy, so MLflow's runs table shows results
     # without expanding the nested runs

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+import numpy as np
+
 TAG = "bench."  # the prefix of every key below on a run (``bench.job_key``); records drop it
 # The tag keys of job runs, declared once for the writer (`bench.tracking.tags`, `.recording`,
 # the scheduler) and every reader. They live in this lowest module of the package, which imports
@@ -73,6 +75,18 @@ class RunRecord:
     params: dict[str, str]
     metrics: dict[str, float]
     per_episode: list[float] = field(default_factory=list)
+    per_query: tuple[np.ndarray, ...] | None = None  # per episode, bool (queries,); None: not recorded
+
+    @staticmethod
+    def unpack(stored: dict[str, Any]) -> tuple[np.ndarray, ...] | None:
+        """``per_episode.json``'s ``correct`` (per episode, hex of its queries' packed bits) and
+        ``queries`` (per episode, how many bits are queries) as bool arrays; None for records
+        made before per-query results were recorded."""
+        correct, counts = stored.get("correct"), stored.get("queries")
+        if not correct or not counts or len(correct) != len(counts):
+            return None
+        return tuple(np.unpackbits(np.frombuffer(bytes.fromhex(text), dtype=np.uint8), count=size).astype(bool)
+                     for text, size in zip(correct, counts, strict=True))
 
 
 @dataclass(frozen=True)
@@ -135,9 +149,10 @@ def eval_records(runs: list[Any], download: Callable[[str, str], bytes]) -> list
     out = []
     for run in chosen:
         content = contents.get(run.info.run_id)
-        per_episode = json.loads(content)["accuracy"] if content is not None else []
+        stored = json.loads(content) if content is not None else {}
+        per_episode = stored.get("accuracy", [])
         out.append(RunRecord(run.info.run_id, run.info.status, short_tags(run), dict(run.data.params),
-                             dict(run.data.metrics), per_episode))
+                             dict(run.data.metrics), per_episode, RunRecord.unpack(stored)))
     return out
 
 
