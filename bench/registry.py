@@ -41,7 +41,11 @@ BASELINES_DIR = Path(__file__).resolve().parent.parent / "baselines"
 
 
 def close_match(name: str, allowed: list[str]) -> str:
-    """`" Did you mean 'x'?"` for the closest allowed name, or an empty string."""
+    """`" Did you mean 'x'?"` for the closest allowed name, or an empty string; a case-only
+    mistake (``PGD`` for ``pgd``) is matched first."""
+    same = [a for a in allowed if a.lower() == str(name).lower() and a != name]
+    if same:
+        return f" Did you mean {same[0]!r}?"
     match = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.5)
     if not match:  # "lr_rate" -> "lr": a shared prefix is a better hint than edit distance
         match = sorted((a for a in allowed if str(name).startswith(a) or a.startswith(str(name))),

@@ -154,6 +154,17 @@ CASES = [
      ["baselines[0].train.way", "sizes its classifier head by the training way", "protonet"]),
     ("suite-wide training way and a fixed head", sub("meta_batch: 1", "meta_batch: 1, way: 10").replace(
         "[protonet]", "[maml]"), ["train.way", "maml sizes its classifier head"]),
+    ("a 100,000-character suite name", sub("name: ok", "name: " + "a" * 100000),
+     ["name", "100,000 characters long", "at most 100 characters"]),
+    ("a case-only mistake in a choice", sub("meta_batch: 1", "meta_batch: 1, adversarial: PGD"),
+     ["train.adversarial", "Did you mean 'pgd'"]),
+    ("a case-only mistake in a threat name", threat("PGD"), ["threats[0].name", "Did you mean 'pgd'"]),
+    ("a train query the data set cannot supply", sub("meta_batch: 1", "meta_batch: 1, shot: 5, query: 16"),
+     ["train.query", "need 21 images per class", "train.shot + train.query <= 20"]),
+    ("a baseline entry's datasets matching nothing", baseline("{name: protonet, datasets: 'glyphs 9-way *'}"),
+     ["baselines[0].datasets", "matches no data setting"]),
+    ("within a grouping the data set lacks", data("{name: glyphs, way: 5, shot: 1, query: 5, within: script}"),
+     ["datasets[0].within", "no grouping 'script'"]),
     ("unknown backbone", baseline("{name: protonet, backbone: {name: resnet}}"),
      ["baselines[0].backbone.name", "unknown backbone", "Did you mean 'resnet12'"]),
     ("misspelt key inside backbone", baseline("{name: protonet, backbone: {name: conv4, parms: {}}}"),
@@ -302,3 +313,10 @@ def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
                   .replace("steps: 2", "steps: 0"))
     with pytest.raises(BenchError, match="3 problems"):
         load_suite(str(path))
+
+
+def test_a_folder_given_as_the_suite_is_named_as_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    _write(tmp_path, VALID)
+    assert main(["validate", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder, not a suite file" in err and "bad.yaml" in err and "does not exist" not in err

@@ -40,8 +40,12 @@ def suite_path(name_or_path: str) -> Path:
     """A suite file from a name found in ``suites/`` (here or in the repository) or a path."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        if candidate.is_dir():
+            found = sorted(p.name for p in candidate.glob("*.y*ml"))[:8]
+            raise BenchError(f"{candidate.resolve()} is a folder, not a suite file. Give one .yaml file"
+                             f"{' (it holds ' + ', '.join(found) + ')' if found else ''} or a suite name.")
         if not candidate.is_file():
-            raise BenchError(f"suite file {candidate} does not exist. Give a path to a .yaml file or one "
+            raise BenchError(f"suite file {candidate.resolve()} does not exist. Give a path to a .yaml file or one "
                              f"of the shipped names: {', '.join(shipped_suites())}.")
         return candidate
     for folder in _suite_folders():

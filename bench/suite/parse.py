@@ -162,9 +162,15 @@ def _string(value: Any, path: str) -> str:
     return value
 
 
+MAX_NAME = 100  # a suite name becomes an MLflow experiment and a reports/ folder name
+
+
 def _suite_name(value: Any) -> str:
     if not isinstance(value, str) or not NAME.match(value):
         raise ParamError("name", f"{value!r:.80} is not a valid suite name (letters, digits, '-', '_', '.')")
+    if len(value) > MAX_NAME:
+        raise ParamError("name", f"the suite name is {len(value):,} characters long ({value[:40]!r}...); it names "
+                         f"an MLflow experiment and a reports/ folder. Allowed: at most {MAX_NAME} characters")
     return value
 
 
