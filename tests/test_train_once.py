@@ -237,3 +237,12 @@ def test_one_trained_model_is_evaluated_and_reported_at_every_test_way(tmp_path:
     model = load_trained("wide.yaml", "protonet", setting="glyphs 3-way 1-shot")
     assert model.job.key == proto[0].key and model.setting.way == 3
     assert len(model.test_episodes(2)[0].support_y.unique()) == 3
+
+
+def test_a_within_setting_has_its_own_title_and_file_names() -> None:
+    from bench.report.text import slug, title
+    from bench.suite.values import DataSetting
+
+    across, within = DataSetting("omniglot-lake", 28, 20, 1, 1), DataSetting("omniglot-lake", 28, 20, 1, 1, "alphabet")
+    assert title(within) == "omniglot-lake, 20-way 1-shot within alphabet" and title(across).endswith("1-shot")
+    assert slug(across) == "omniglot-lake-20w1s-28px-q1" and slug(within) == slug(across) + "-within-alphabet"

@@ -91,6 +91,7 @@ def render_json(report: Report) -> str:
     """``leaderboard.json``: provenance, options, per-table facts and every cell record."""
     tables = [{"dataset": t.data.setting.name, "way": t.data.setting.way, "shot": t.data.setting.shot,
                "image_size": t.data.setting.image_size, "query": t.data.setting.query,
+               **({"within": t.data.setting.within} if t.data.setting.within else {}),
                "rows": [label for label, _ in t.data.rows], "columns": [c.label for c in t.data.columns],
                "seeds": list(t.data.seeds), "facts": t.data.facts, "comparisons": len(t.comparisons),
                "rules": [RULES[r].format(level=t.options.level) for r in t.rules]} for t in report.tables]

@@ -32,12 +32,15 @@ SHORT_REASON = 60
 
 
 def title(setting: DataSetting) -> str:
-    return f"{setting.name}, {setting.way}-way {setting.shot}-shot"
+    within = f" within {setting.within}" if setting.within else ""
+    return f"{setting.name}, {setting.way}-way {setting.shot}-shot{within}"
 
 
 def slug(setting: DataSetting) -> str:
-    """A file-name-safe, unique name of a data setting."""
-    return f"{setting.name}-{setting.way}w{setting.shot}s-{setting.image_size}px-q{setting.query}"
+    """A file-name-safe, unique name of a data setting (``within`` only where set, so the
+    names of every other setting stay as they were)."""
+    within = f"-within-{setting.within}" if setting.within else ""
+    return f"{setting.name}-{setting.way}w{setting.shot}s-{setting.image_size}px-q{setting.query}{within}"
 
 
 def views_of(report: Report, table: TableResult) -> list[View]:

@@ -1,6 +1,6 @@
 """Figures of one table, PNG and SVG, named ``<setting slug>-<what they show>``:
 
-- ``acc-vs-eps-<norm>-<attack>``: accuracy vs radius per attack family (`plot_data`), L-inf
+- ``acc-vs-eps-<norm>-<attack>``: accuracy vs radius per attack family (`bench.report.plots.data`), L-inf
   radii as n/255 and L2 radii on their own figure, the clean column at eps = 0 when no attack
   ran at 0;
 - ``acc-vs-steps-<attack>-<norm>-<radius>``: accuracy vs attack steps per attack family;
