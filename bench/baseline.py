@@ -56,8 +56,6 @@ class Baseline(ABC):
         Config: a frozen dataclass of hyperparameters; suite ``params`` are validated against it.
         backbone_defaults: backbone params this method's paper used (e.g. MAML's batch-norm
             statistics); suite values override them.
-        transductive: True when predictions for one query depend on the other queries
-            (attacks then perturb whole query batches).
         any_way: True when the model handles episodes of any way (a metric head built from the
             support set); False when a head is sized by the evaluation way ``n_way`` (the MAML
             family's linear layer), so validation refuses a different training way.
@@ -71,7 +69,6 @@ class Baseline(ABC):
     paper: ClassVar[str]
     Config: ClassVar[type] = NoConfig
     backbone_defaults: ClassVar[dict[str, Any]] = {}
-    transductive: ClassVar[bool] = False
     any_way: ClassVar[bool] = False
     counters: ClassVar[tuple[str, ...]] = ()
 

@@ -2,8 +2,8 @@
 
 The support set stays clean (the protocol of adversarial querying, Goldblum et al. 2020): the
 baseline adapts on it, then the queries are perturbed against the adapted model. All queries of
-an episode are attacked as ONE batch, so a transductive baseline (``Baseline.transductive``, or
-batch-statistics batch norm) is attacked on whole query batches, as it is evaluated. Randomness
+an episode are attacked as ONE batch, so a transductive baseline (batch-statistics batch norm)
+is attacked on whole query batches, as it is evaluated. Randomness
 (random starts, Square's proposals, APGD/FAB restarts) runs inside `bench.seeding.torch_rng`
 with the per-episode seed. The AQ protocol is the ``pgd`` default, in one line of YAML::
 
