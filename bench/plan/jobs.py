@@ -92,14 +92,14 @@ def train_identity(variant: BaselineVariant, data: DataSetting, seed: int) -> di
         "baseline": component_identity(variant.baseline),
         "backbone": component_identity(variant.backbone),
         "train": options,
-        "data": _setting_identity(data),
+        "data": setting_identity(data),
         "seed": seed,
     }
 
 
-def _setting_identity(data: DataSetting) -> dict[str, Any]:
-    """A data setting as hashed: ``within`` appears only when set, so keys of settings without it
-    are the same as before the option existed."""
+def setting_identity(data: DataSetting) -> dict[str, Any]:
+    """A data setting as hashed and seeded: ``within`` appears only when set, so keys, seeds and
+    episode sets of settings without it are the same as before the option existed."""
     fields = dataclasses.asdict(data)
     if fields.get("within") is None:
         fields.pop("within", None)
@@ -131,7 +131,7 @@ def _train_job(variant: BaselineVariant, data: DataSetting, seed: int) -> TrainJ
 
 
 def _eval_job(train: TrainJob, setting: DataSetting, threat: Component, suite: Suite) -> EvalJob:
-    identity = {"train": train.key, "setting": _setting_identity(setting), "threat": component_identity(threat),
+    identity = {"train": train.key, "setting": setting_identity(setting), "threat": component_identity(threat),
                 "eval": dataclasses.asdict(suite.eval)}
     name = f"{threat.label} · {train.variant.baseline.label} · {setting.label} · seed {train.seed}"
     return EvalJob(stable_key(identity), name, train, setting, threat, identity)
@@ -140,5 +140,5 @@ def _eval_job(train: TrainJob, setting: DataSetting, threat: Component, suite: S
 def episode_seed(suite: Suite, data: DataSetting, seed: int) -> int:
     """The test-episode seed: depends on the test setting and suite seed, never the baseline
     (``within``, when set, is part of it; unset it leaves the seed as it always was)."""
-    shape = [v for k, v in dataclasses.asdict(data).items() if not (k == "within" and v is None)]
-    return derive_seed(seed, "test-episodes", *shape, suite.eval.episodes, suite.eval.split)
+    return derive_seed(seed, "test-episodes", *setting_identity(data).values(), suite.eval.episodes,
+                       suite.eval.split)

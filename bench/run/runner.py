@@ -26,7 +26,7 @@ from bench.data.episodes import Episode, EpisodeSet, fixed_episodes
 from bench.data.transform import match_format
 from bench.environment import device_name
 from bench.errors import BenchError
-from bench.plan.jobs import EvalJob, TrainJob, component_identity, episode_seed, stable_key
+from bench.plan.jobs import EvalJob, TrainJob, component_identity, episode_seed, setting_identity, stable_key
 from bench.registry import BASELINES, DATASETS, THREATS
 from bench.run.evaluate import evaluate_queries, threat_seeds
 from bench.run.resume_state import ResumeFile
@@ -162,7 +162,7 @@ def episode_set(suite: Suite, job: EvalJob, device: str) -> EpisodeSet:
                                 episode_seed(suite, d, seed), d.within)
     source = load_dataset(target, DATASETS.get(target).default_size, device)
     dataset = match_format(source, load_dataset(d.name, d.image_size, device))
-    shift_seed = derive_seed(seed, "shift-episodes", target, *dataclasses.astuple(d)[:5], settings.episodes)
+    shift_seed = derive_seed(seed, "shift-episodes", target, *setting_identity(d).values(), settings.episodes)
     return _cached_episodes(dataset, settings.split, d.way, d.shot, d.query, settings.episodes, shift_seed)
 
 
