@@ -88,7 +88,7 @@ CASES = [
     ("huge image size", data("{name: glyphs, image_size: 100000}"), ["datasets[0].image_size", "up to 256"]),
     ("image too small for the backbone", data("{name: glyphs, image_size: 8}"),
      ["datasets[0].image_size", "conv4", "larger images"]),
-    ("image size of a fixed-size data set", data("{name: omniglot-minimal, image_size: 32}"),
+    ("image size of a fixed-size data set", data("{name: mnist, image_size: 32}"),
      ["datasets[0].image_size", "Allowed: 28"]),
     ("empty axis", sub("shot: 1", "shot: []"), ["datasets[0].shot", "empty list"]),
     ("text for a count", sub("shot: 1", "shot: five"), ["datasets[0].shot", "expected an integer", "'five'"]),

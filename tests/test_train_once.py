@@ -12,7 +12,7 @@ from bench.cli import main
 from bench.data.dataset import ImageDataset
 from bench.data.episodes import fixed_episodes
 from bench.errors import BenchError
-from bench.plan.jobs import episode_seed, make_plan, training_setting
+from bench.plan.jobs import episode_seed, make_plan, setting_identity, training_setting
 from bench.plan.selection import Selection, select
 from bench.suite.load import load_suite
 
@@ -246,3 +246,13 @@ def test_a_within_setting_has_its_own_title_and_file_names() -> None:
     across, within = DataSetting("omniglot-lake", 28, 20, 1, 1), DataSetting("omniglot-lake", 28, 20, 1, 1, "alphabet")
     assert title(within) == "omniglot-lake, 20-way 1-shot within alphabet" and title(across).endswith("1-shot")
     assert slug(across) == "omniglot-lake-20w1s-28px-q1" and slug(within) == slug(across) + "-within-alphabet"
+
+
+def test_a_non_native_image_size_is_named_in_the_label_and_not_hashed_twice(tmp_path):
+    """Two sizes of one setting are two rows (the label names a size that is not the data
+    set's own), and the native size keeps the label and the key it always had."""
+    suite = _suite(tmp_path, "name: sizes\nseeds: [0]\ndatasets: [{name: glyphs, image_size: [28, 32], way: 5, "
+                   "shot: 1}]\nbaselines: [protonet]\nthreats: [clean]\n", name="sizes")
+    labels = [d.label for d in suite.datasets]
+    assert labels == ["glyphs 5-way 1-shot", "glyphs 32px 5-way 1-shot"]
+    assert "native_size" not in setting_identity(suite.datasets[0])

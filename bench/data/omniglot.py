@@ -141,6 +141,9 @@ class _Omniglot(DataSource):
     citation: ClassVar[str] = CITATION
     channels: ClassVar[int] = 1
     default_size: ClassVar[int] = 28
+    # The raw drawings are 105x105: any size up to that is a resize of the same files (Koch et
+    # al. 2015 and Lake et al. 2015 work at 105; the few-shot papers at 28).
+    resizable: ClassVar[bool] = True
     sets: ClassVar[dict[str, tuple[str, ...]]]
     by_alphabet: ClassVar[bool] = True
     rotations: ClassVar[tuple[int, ...]] = (0,)

@@ -101,6 +101,7 @@ def setting_identity(data: DataSetting) -> dict[str, Any]:
     """A data setting as hashed and seeded: ``within`` appears only when set, so keys, seeds and
     episode sets of settings without it are the same as before the option existed."""
     fields = dataclasses.asdict(data)
+    fields.pop("native_size")  # display only
     if fields.get("within") is None:
         fields.pop("within", None)
     return fields

@@ -233,7 +233,8 @@ def _data_entry(item: Any, path: str) -> list[Located]:
     out = []
     for i, point in enumerate(points):
         d = build_config(DataParams, point, path)
-        setting = DataSetting(item["name"], d.image_size or source.default_size, d.way, d.shot, d.query, d.within)
+        setting = DataSetting(item["name"], d.image_size or source.default_size, d.way, d.shot, d.query, d.within,
+                              native_size=source.default_size)
         out.append(Located(setting, path, _grid_where(path, i, len(points))))
     return out
 

@@ -97,11 +97,15 @@ class DataSetting:
     shot: int
     query: int = 15
     within: str | None = None
+    # The data set's own size: display only (not hashed, `bench.plan.jobs.setting_identity`),
+    # so that the label names the size exactly when it differs from it.
+    native_size: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def label(self) -> str:
+        size = f" {self.image_size}px" if self.native_size not in (None, self.image_size) else ""
         within = f" within {self.within}" if self.within else ""
-        return f"{self.name} {self.way}-way {self.shot}-shot{within}"
+        return f"{self.name}{size} {self.way}-way {self.shot}-shot{within}"
 
 
 @dataclass(frozen=True)
