@@ -60,8 +60,18 @@ class Conv4Config:
     bn_stats: BnStats = "running"
 
 
+class BatchNormModes:
+    """The evaluation mode a backbone's batch norm gives its task models (issue 25's declared
+    modes): with ``bn_stats: batch`` every query is normalised with its batch's statistics, so
+    its prediction depends on the other queries (transductive, Bronskill et al. 2020)."""
+
+    @classmethod
+    def transductive(cls, config: Conv4Config | ResNet12Config) -> bool:
+        return config.bn_stats == "batch"
+
+
 @BACKBONES.register
-class Conv4(nn.Module):
+class Conv4(BatchNormModes, nn.Module):
     """Four conv blocks (Vinyals et al. 2016; Snell et al. 2017; Finn et al. 2017).
 
     Shapes: ``(N, C, S, S)`` -> ``(N, hidden * (S // 16) ** 2)``; 28 px -> 64 features with
@@ -129,7 +139,7 @@ class ResidualBlock(nn.Module):
 
 
 @BACKBONES.register
-class ResNet12(nn.Module):
+class ResNet12(BatchNormModes, nn.Module):
     """ResNet-12 of MetaOptNet (Lee et al., CVPR 2019, "Meta-Learning with Differentiable Convex
     Optimization"), the backbone of most post-2019 few-shot results.
 

@@ -62,6 +62,11 @@ class Baseline(ABC):
         counters: names of integer attributes that change during training (ADML's update
             count, which seeds its attacks); `state_dict` saves them, so a resumed job goes on
             exactly where it stopped. Tensors belong in modules, never in plain attributes.
+        stochastic: True when `adapt` draws random numbers (sampled weights, a head initialised
+            afresh per task): two calls on one support set give different task models. The
+            runner seeds each episode's draws; attacks then use expectation over
+            transformation (`bench.threats.base.Expectation`, ``eot_draws`` draws; Athalye et
+            al. 2018), and reports mark the attack cells evaluated with one draw.
     """
 
     name: ClassVar[str]
@@ -71,11 +76,19 @@ class Baseline(ABC):
     backbone_defaults: ClassVar[dict[str, Any]] = {}
     any_way: ClassVar[bool] = False
     counters: ClassVar[tuple[str, ...]] = ()
+    stochastic: ClassVar[bool] = False
 
     def __init__(self, config: Any, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         self.config = config
         self.n_way = n_way
         self.device = device
+
+    @classmethod
+    def transductive(cls, backbone_transductive: bool) -> bool:
+        """Whether a task model's prediction for one query depends on the other queries of its
+        batch, given whether the backbone's does (batch-statistics batch norm). A baseline that
+        adapts on the queries themselves (transductive fine-tuning) returns True."""
+        return backbone_transductive
 
     @abstractmethod
     def train_step(self, episodes: list[Episode]) -> dict[str, float]:

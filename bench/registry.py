@@ -73,6 +73,10 @@ class BackboneClass(Protocol):
 
     def __call__(self, config: Any, in_channels: int, image_size: int) -> nn.Module: ...
 
+    def transductive(self, config: Any) -> bool:
+        """True when a task model's prediction for one query depends on the other queries of
+        its batch (batch-statistics batch norm)."""
+
 
 class ThreatClass(Protocol):
     """`bench.threats.base.Threat` as a class, as the users of `THREATS` read it: this module
@@ -106,6 +110,8 @@ class ThreatClass(Protocol):
     def display(self, config: Any) -> str: ...
 
     def threat_model(self, config: Any) -> Any: ...
+
+    def target_classes(self, config: Any, way: int) -> int | None: ...
 
     def __call__(self, config: Any) -> Any: ...
 

@@ -173,7 +173,7 @@ def test_legends_are_outside_the_axes(figures: dict) -> None:
 
 def test_family_severity_is_the_per_episode_mean_over_its_corruptions(figures: dict, table) -> None:
     axes = _axes(figures[f"{STEM}-acc-vs-severity-noise"][1])
-    line = next(line for line in axes.get_lines() if line.get_label() == "MAML")
+    line = next(line for line in axes.get_lines() if line.get_label() == "MAML (transductive)")
     assert list(line.get_xdata()) == [1, 3, 5]
     cells = table.data.cells
     expected = [100 * np.mean([cells[("maml", f"{n}[severity={s}]")].per_seed[0] for n in ("gaussian_noise",

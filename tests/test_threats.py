@@ -100,12 +100,12 @@ def test_the_ports_are_torchattacks_step_for_step(name: str, protonet: Baseline)
     """Where torchattacks does not divide by zero, its attack and our port give the same bits."""
     import torchattacks
 
-    from bench.threats.attacks.query import InputOnly
+    from bench.threats.attacks.query import InputOnly, attack_arguments
     e = make_episode(8, shot=1, query=3)
     model = InputOnly(protonet.adapt(e.support_x, e.support_y))
     threat = attack(name, eps=0.5 if name == "pgd_l2" else 0.1)
     reference = {"pgd_l2": torchattacks.PGDL2, "mifgsm": torchattacks.MIFGSM}[name](
-        model, **dataclasses.asdict(threat.config))
+        model, **attack_arguments(threat.config))
     ours = threat.build(model, 5, 0)
     outputs = []
     for made in (reference, ours):

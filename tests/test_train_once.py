@@ -12,9 +12,10 @@ from bench.cli import main
 from bench.data.dataset import ImageDataset
 from bench.data.episodes import fixed_episodes
 from bench.errors import BenchError
-from bench.plan.jobs import episode_seed, make_plan, setting_identity, training_setting
+from bench.plan.jobs import episode_seed, make_plan, setting_identity
 from bench.plan.selection import Selection, select
 from bench.suite.load import load_suite
+from bench.suite.values import training_setting
 
 SNELL = """
 name: snell
@@ -172,6 +173,35 @@ def test_a_within_group_too_small_for_the_way_names_the_smallest_groups(tmp_path
     assert "datasets[0].way" in err and "Angelic (20)" in err and "way <= 20" in err
     path.write_text(suite)
     assert main(["validate", str(path)]) == 0
+
+
+@pytest.mark.skipif(not (RAW / "images_background").is_dir(), reason=f"the real Omniglot is not in {RAW}")
+def test_training_episodes_within_a_group_are_checked_keyed_and_drawn_from_one_group(
+        tmp_path: Path, bench_data: Path, capsys: pytest.CaptureFixture) -> None:
+    """``train.within: alphabet`` on Lake's background alphabets: the smallest (two of 14
+    characters) bound the training way; the key changes only when it is set."""
+    from bench.data.omniglot import OmniglotLake
+    from bench.run.training import Trainer
+
+    OmniglotLake().prepare(bench_data, raw=RAW)
+    suite = (Path(__file__).parent.parent / "suites" / "omniglot-lake.yaml").read_text()
+    path = tmp_path / "lake.yaml"
+    path.write_text(suite.replace("train: {steps: 5000, meta_batch: 1, way: 60,",
+                                  "train: {steps: 5000, meta_batch: 1, way: 60, within: alphabet,"))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "baselines[0].train.way" in err and "Blackfoot_(Canadian_Aboriginal_Syllabics) (14)" in err
+    assert "Allowed: way <= 14" in err
+    path.write_text(suite.replace("way: 60,", "way: 14, within: alphabet,"))
+    within = make_plan(load_suite(str(path))).train_jobs[0]
+    path.write_text(suite.replace("way: 60,", "way: 14,"))
+    across = make_plan(load_suite(str(path))).train_jobs[0]
+    assert within.key != across.key and within.data.within == "alphabet" and across.data.within is None
+    source = OmniglotLake()
+    dataset = source.with_groups(source.ensure(bench_data, 28))
+    trainer = Trainer(None, within, dataset, None)  # type: ignore[arg-type]  # only its episode sampler
+    for episode in trainer.sampler.sample(torch.Generator().manual_seed(0), 20):
+        assert len({dataset.groups["alphabet"][int(c)] for c in episode.classes}) == 1
 
 
 def test_references_are_parsed_checked_and_listed_under_their_setting(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.fields import identity_fields
 from bench.seeding import derive_seed
-from bench.suite.values import BaselineVariant, Component, DataSetting, Suite
+from bench.suite.values import BaselineVariant, Component, DataSetting, Suite, training_setting
 
 
 def stable_key(identity: dict[str, Any]) -> str:
@@ -70,17 +70,9 @@ def component_identity(component: Component) -> dict[str, Any]:
     return {"name": component.name, "config": component.resolved()}
 
 
-# Resolved into the training data setting, so that ``train.way: 5`` on a 5-way setting and no
-# ``train.way`` at all name the same job.
-SHAPE_OPTIONS = ("way", "shot", "query")
-
-
-def training_setting(variant: BaselineVariant, data: DataSetting) -> DataSetting:
-    """The shape of ``variant``'s training episodes on ``data``: ``train.way``/``shot``/``query``
-    where set, else the test setting's (``within`` shapes test episodes only)."""
-    train = variant.train
-    return dataclasses.replace(data, way=train.way or data.way, shot=train.shot or data.shot,
-                               query=train.query or data.query, within=None)
+# Resolved into the training data setting (`training_setting`), so that ``train.way: 5`` on a
+# 5-way setting and no ``train.way`` at all name the same job.
+SHAPE_OPTIONS = ("way", "shot", "query", "within")
 
 
 def train_identity(variant: BaselineVariant, data: DataSetting, seed: int) -> dict[str, Any]:

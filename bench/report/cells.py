@@ -20,10 +20,10 @@ from bench.plan.selection import Selection, select
 from bench.registry import THREATS
 from bench.report.aggregate import add_aggregates
 from bench.report.filters import Filters, NoMatchingJobs
-from bench.report.model import Cell, Collected, Column, SettingData
+from bench.report.model import Cell, Collected, Column, RowModes, SettingData
 from bench.report.validation import curves_by_row
 from bench.suite.load import Component, DataSetting, Suite
-from bench.threats.base import Threat
+from bench.threats.base import EoTConfig, Threat, draws_for
 from bench.tracking.records import (
     CODE_VERSION,
     DEVICE,
@@ -39,7 +39,7 @@ from bench.tracking.records import (
     TRAIN_KEY,
     RunRecord,
 )
-from bench.tracking.tags import flatten, identity_tags, job_params
+from bench.tracking.tags import evaluation_modes, flatten, identity_tags, job_params
 
 PARAM_PREFIX = "threat.config."
 SELECTED = "train_selected"  # on eval records (`bench.report.command.gather`): best_val@300, last@1000
@@ -116,7 +116,21 @@ def _setting(data: DataSetting, jobs: list[EvalJob], latest: dict[str, RunRecord
             finished.append(record)
     columns = [_column(t, [latest.get(j.key) for j in jobs if j.threat == t]) for t in threats]
     columns += add_aggregates(columns, cells, [label for label, _ in rows], seeds)
-    return SettingData(data, rows, columns, cells, seeds, _facts(finished), curves_by_row(finished))
+    return SettingData(data, rows, columns, cells, seeds, _facts(finished), curves_by_row(finished),
+                       row_modes(jobs))
+
+
+def row_modes(jobs: list[EvalJob]) -> dict[str, RowModes]:
+    """Each row's declared modes, from the plan (so stores older than the mode tags are marked
+    too; the recorder writes the same `evaluation_modes`)."""
+    out: dict[str, RowModes] = {}
+    for job in jobs:
+        label, modes = job.train.variant.baseline.label, evaluation_modes(job.train.variant)
+        one_draw = modes.stochastic and isinstance(job.threat.config, EoTConfig) and \
+            draws_for(modes.stochastic, job.threat.config) == 1
+        seen = out.get(label, RowModes(modes.transductive, modes.stochastic))
+        out[label] = RowModes(modes.transductive, modes.stochastic, seen.one_draw or one_draw)
+    return out
 
 
 def _claim(owners: dict[tuple[str, str, int], str], place: tuple[str, str, int], job: EvalJob) -> None:

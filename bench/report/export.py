@@ -20,8 +20,8 @@ from bench.report.views import row_titles
 from bench.stats import Paired
 from bench.threats.base import ThreatKind
 
-FIELDS = ("dataset", "way", "shot", "image_size", "query", "baseline", "baseline_title", "column", "column_header",
-          "column_kind", "threat_model", "members",
+FIELDS = ("dataset", "way", "shot", "image_size", "query", "within", "baseline", "baseline_title", "transductive",
+          "stochastic", "eot_draws", "column", "column_header", "column_kind", "threat_model", "members",
           "status", "mean", "ci_low", "ci_high", "ci_half", "rule", "n", "seeds_used", "seeds_expected",
           "bold", "tie", "sanity", "best_diff", "best_p", "best_p_holm", "gap", "gap_ci_half", "gap_p", "gap_test",
           "gap_unit", "published", "published_ci", "device_seconds", "seed_means", "reason")
@@ -47,8 +47,13 @@ def cell_record(report: Report, table: TableResult, label: str, column: Any) -> 
     setting, result = table.data.setting, table.cells[(label, column.label)]
     cell = table.data.cells[(label, column.label)]
     out: dict[str, Any] = dict.fromkeys(FIELDS)
+    modes = table.data.modes.get(label)
+    draws = column.param("eot_draws")
     out.update(dataset=setting.name, way=setting.way, shot=setting.shot, image_size=setting.image_size,
-               query=setting.query, baseline=label, baseline_title=row_titles(table)[label], column=column.label,
+               query=setting.query, within=setting.within, baseline=label, baseline_title=row_titles(table)[label],
+               transductive=modes.transductive if modes else None, stochastic=modes.stochastic if modes else None,
+               eot_draws=(int(draws) if modes and modes.stochastic else 1) if draws is not None else None,
+               column=column.label,
                column_header=column.header, column_kind=column.kind_text,
                threat_model=column.threat_model.text() if column.threat_model else None,
                members=" | ".join(column.members), status=result.status, seeds_used=result.seeds_used,

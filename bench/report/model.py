@@ -112,6 +112,26 @@ class Cell:
         return next((p for p in ordered if p.startswith("FAILED")), ordered[0] if ordered else "missing: not run")
 
 
+@dataclass(frozen=True)
+class RowModes:
+    """A row's declared evaluation modes (`bench.tracking.tags.evaluation_modes`).
+
+    Attributes:
+        transductive: a query's prediction depends on the other queries of its batch.
+        stochastic: its adaptation draws random numbers.
+        one_draw: stochastic, and some attack of this table attacked it through one draw
+            (``eot_draws: 1``): its robust accuracy there is inflated.
+    """
+
+    transductive: bool = False
+    stochastic: bool = False
+    one_draw: bool = False
+
+    def marks(self) -> list[str]:
+        """What a row title adds: ``transductive``, ``stochastic, no EoT``."""
+        return (["transductive"] if self.transductive else []) + (["stochastic, no EoT"] if self.one_draw else [])
+
+
 @dataclass
 class SettingData:
     """Everything one (data set, way, shot) table is made from."""
@@ -123,6 +143,7 @@ class SettingData:
     seeds: tuple[int, ...]
     facts: dict[str, str]
     validation: dict[str, dict[int, ValidationCurve]] = field(default_factory=dict)  # row -> seed -> curve
+    modes: dict[str, RowModes] = field(default_factory=dict)  # row -> its declared modes
 
 
 @dataclass

@@ -142,7 +142,7 @@ def notes(table: TableResult, report: Report) -> list[str]:
                      f"{options.alpha:g}); {TIE}: not significantly different from the best (a tie)")
     else:
         lines.append("bold: none (no column has two results to compare)")
-    lines += _few_seed_notes(table)
+    lines += _few_seed_notes(table) + mode_notes(table)
     lines += _derived_notes(table) + _view_notes(table, published) + mce_notes(table, reference)
     if table.flags:
         lines.append(f"{FLAG}: a sanity check against gradient masking failed for this cell (see Sanity)")
@@ -160,6 +160,21 @@ def notes(table: TableResult, report: Report) -> list[str]:
     lines += reference_lines(table, report)
     lines += problem_lines(table)
     return lines
+
+
+TRANSDUCTIVE_NOTE = ("(transductive): batch-statistics batch norm, so a query's prediction depends on the other "
+                     "queries of its batch, and an attack perturbs the whole query batch at once; its robust "
+                     "accuracy is not comparable with an inductive row's (Bronskill et al. 2020, TaskNorm)")
+ONE_DRAW_NOTE = ("(stochastic, no EoT): the adaptation draws random numbers and some attack here averaged one "
+                 "draw (eot_draws 1), not the draw that classifies: its robust accuracy is inflated (Athalye et "
+                 "al. 2018); set eot_draws on the attack (AutoAttack's rand version uses 20)")
+
+
+def mode_notes(table: TableResult) -> list[str]:
+    """What the row marks of the declared evaluation modes mean, for the marks this table shows."""
+    modes = table.data.modes.values()
+    return ([TRANSDUCTIVE_NOTE] if any(m.transductive for m in modes) else []) + \
+        ([ONE_DRAW_NOTE] if any(m.one_draw for m in modes) else [])
 
 
 def reference_lines(table: TableResult, report: Report) -> list[str]:

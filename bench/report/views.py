@@ -149,12 +149,15 @@ def shown_columns(views: list[View]) -> set[str]:
 
 def row_titles(table: TableResult) -> dict[str, str]:
     """Row label -> the baseline as its paper names it, with the variant (``MAML + AQ``,
-    ``ProtoNet [train.steps=6]``); the raw label stays in CSV/JSON."""
+    ``ProtoNet [train.steps=6]``) and its declared modes (``MAML (transductive)``); the raw
+    label stays in CSV/JSON."""
     out = {}
     for label, name in table.data.rows:
         title = (BASELINES.get(name).title if name in BASELINES else None) or name
         variant = label[len(name):] if label.startswith(name) else ""
         out[label] = title + (" + AQ" if variant == "+aq" else variant) if label.startswith(name) else label
+        marks = table.data.modes[label].marks() if label in table.data.modes else []
+        out[label] += f" ({'; '.join(marks)})" if marks else ""
     return out
 
 

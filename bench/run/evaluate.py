@@ -7,6 +7,7 @@ the baseline, so two baselines also face the same attack random starts and corru
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -15,8 +16,8 @@ import torch
 
 from bench.baseline import Baseline
 from bench.data.episodes import Episode, EpisodeSet
-from bench.seeding import derive_seed
-from bench.threats.base import Threat
+from bench.seeding import derive_seed, torch_rng
+from bench.threats.base import Adaptation, Threat
 
 
 class Episodes(Protocol):
@@ -59,14 +60,22 @@ def evaluate_threat(baseline: Baseline, episodes: Episodes, threat: Threat, seed
 
 def evaluate_queries(baseline: Baseline, episodes: Episodes, threat: Threat, seeds: list[int],
                      on_episode: Callable[[], None] | None = None) -> Outcome:
-    """Per-episode accuracies and per-query results of ``baseline`` under ``threat``."""
+    """Per-episode accuracies and per-query results of ``baseline`` under ``threat``.
+
+    A stochastic baseline's adaptation draws come from a stream of each episode's own (seeded
+    from the episode's threat seed), so an episode's result does not depend on the others.
+    """
+    adapt = Adaptation(baseline.adapt, type(baseline).stochastic)
     results = []
     for i in range(len(episodes)):
         # The outlier pool has a stream of its own: the threat's seed stream stays as it was.
         episode = episodes.with_outliers(i, derive_seed(seeds[i], "outliers")) if threat.needs_outliers \
             else episodes[i]
-        # Results stay on the device until the end: no host sync per episode.
-        results.append(threat.evaluate(baseline.adapt, episode, seeds[i]).reshape(-1))
+        draws = torch_rng(derive_seed(seeds[i], "adaptation"), episode.query_x.device) if adapt.stochastic \
+            else contextlib.nullcontext()
+        with draws:
+            # Results stay on the device until the end: no host sync per episode.
+            results.append(threat.evaluate(adapt, episode, seeds[i]).reshape(-1))
         if on_episode is not None:
             on_episode()
     if not results:

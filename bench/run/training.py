@@ -95,7 +95,8 @@ class Trainer:
         an any-way baseline at a ``train.val_way`` other than its training way."""
         budget = job.variant.train
         self.baseline, self.job, self.budget, self.attack = baseline, job, budget, attack
-        self.sampler = EpisodeSampler(dataset, "train", job.data.way, job.data.shot, job.data.query)
+        d = job.data
+        self.sampler = EpisodeSampler(dataset, "train", d.way, d.shot, d.query, d.within)
         self.stream = generator(job.seed_for("train-episodes"))
         self.val = validation_episodes(job, dataset)
         self.resume, self.on_step, self.should_stop = resume, on_step, should_stop

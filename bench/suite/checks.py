@@ -22,8 +22,8 @@ from bench.suite.labels import Draft, duplicate_labels
 from bench.suite.params import ParamError
 from bench.suite.parse import Located, Parsed
 from bench.suite.published import parse_published, parse_references
-from bench.suite.values import DataSetting, Suite
-from bench.suite.within import check_within
+from bench.suite.values import DataSetting, Suite, training_setting
+from bench.suite.within import check_grouping, check_within
 from bench.threats.base import ThreatKind, target_dataset
 
 # The one resizable data set (glyphs) is held as a single uint8 tensor of 42,780 images:
@@ -139,7 +139,14 @@ def _train_way(draft: Draft, data: Located) -> list[ParamError]:
         return [ParamError(path, f"{cls.name} sizes its classifier head by the training way, so a {train.way}-way "
                            f"trained head cannot classify the {d.way}-way test episodes of {data.where}. Allowed: "
                            f"{d.way} (or no train.way); baselines that handle any way: {flexible}")]
-    return _train_images(draft, data) + _val_way(draft, data, way)
+    return _train_images(draft, data) + _val_way(draft, data, way) + _train_within(draft, data)
+
+
+def _train_within(draft: Draft, data: Located) -> list[ParamError]:
+    """``train.within``: a grouping of the data set whose every train-split group holds the training way."""
+    setting = training_setting(draft.variant, data.item)
+    way_path = _train_option_path(draft, "way") if draft.variant.train.way else f"{data.path}.way"
+    return check_grouping(setting, "train", _train_option_path(draft, "within"), way_path)
 
 
 def _train_images(draft: Draft, data: Located) -> list[ParamError]:

@@ -47,7 +47,16 @@ ENTRY = [("name", "registry name", "required", "which baseline / threat / backbo
 
 
 def attribute_meanings(cls: type) -> dict[str, str]:
-    """Field name -> its meaning, from the ``Attributes:`` part of ``cls``'s docstring."""
+    """Field name -> its meaning, from the ``Attributes:`` part of the docstrings of ``cls`` and
+    of the dataclasses it inherits fields from (`bench.threats.base.EoTConfig`)."""
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if "__dataclass_fields__" in vars(klass):
+            out.update(_own_meanings(klass))
+    return out
+
+
+def _own_meanings(cls: type) -> dict[str, str]:
     doc = cls.__doc__ or ""
     if "Attributes" in doc:  # the block from "Attributes...:" to the end of its paragraph
         doc = doc.split("Attributes", 1)[1].split(":", 1)[1]
@@ -89,8 +98,10 @@ def _allowed(config_cls: type, field: dataclasses.Field) -> str:
 def field_rows(config_cls: type) -> list[list[str]]:
     """key, type, default, allowed, meaning for each field of a Config dataclass."""
     meanings = attribute_meanings(config_cls)
+    # keyword-only fields (inherited options such as ``eot_draws``) after the class's own
+    ordered = sorted(dataclasses.fields(config_cls), key=lambda f: f.kw_only is True)
     return [[f"`{f.name}`", _type_text(f), _default(config_cls, f), _allowed(config_cls, f),
-             meanings.get(f.name, "")] for f in dataclasses.fields(config_cls)]
+             meanings.get(f.name, "")] for f in ordered]
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:

@@ -50,6 +50,11 @@ class TrainSettings:
             test episodes). val_way: the validation episodes' way (default: the training way;
             they have the training shot and query); Snell et al.'s code validates its 60-way
             ProtoNet at the test way, 5.
+        within: a grouping of the data set (``alphabet``): every training episode's classes come
+            from one group, as the test episodes of a ``within`` data setting do (Lake et al.
+            2015's within-alphabet task: the negatives of a training episode are then as alike
+            as the test's). Default: episodes across groups. Validation episodes stay across
+            groups.
             select: the checkpoint kept, the best on validation (Snell et al. 2017 stop early
             on it; Antoniou et al. 2019 keep the best validation models) or the last.
             patience: validations without improvement before training stops
@@ -64,6 +69,7 @@ class TrainSettings:
     shot: int | None = count(None)
     query: int | None = count(None)
     val_way: int | None = count(None, minimum=2)
+    within: str | None = None
     adversarial: Literal["none", "fgsm", "pgd"] = adversarial_only("none")
     adv_eps: float = adversarial_only(8 / 255, pixels=True, min=0)
     adv_alpha: float = adversarial_only(2 / 255, pixels=True, min=0)
@@ -166,3 +172,12 @@ class Suite:
     overrides: tuple[str, ...] = ()
     references: dict[str, Any] = field(default_factory=dict)  # published results of methods not run here
     mce_reference: str | None = None  # ``report.mce_reference``: the relative mCE's reference baseline
+
+
+def training_setting(variant: BaselineVariant, data: DataSetting) -> DataSetting:
+    """The shape of ``variant``'s training episodes on ``data``: ``train.way``/``shot``/``query``
+    where set, else the test setting's; ``train.within`` (the data setting's ``within`` shapes
+    test episodes only)."""
+    train = variant.train
+    return dataclasses.replace(data, way=train.way or data.way, shot=train.shot or data.shot,
+                               query=train.query or data.query, within=train.within)

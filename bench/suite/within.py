@@ -15,24 +15,30 @@ from bench.errors import DataError
 from bench.registry import DATASETS, close_match
 from bench.suite.params import ParamError
 from bench.suite.parse import Located
+from bench.suite.values import DataSetting
 
 
 def check_within(data: Located, split: str) -> list[ParamError]:
     """Problems with ``data``'s ``within`` on the ``split`` its test episodes come from."""
-    d = data.item
+    return check_grouping(data.item, split, f"{data.path}.within", f"{data.path}.way")
+
+
+def check_grouping(d: DataSetting, split: str, within_path: str, way_path: str) -> list[ParamError]:
+    """Problems with episodes of ``d`` drawn within ``d.within`` on ``split`` (a test setting's,
+    or a training setting's, `bench.plan.jobs.training_setting`); errors name the two keys."""
     if d.within is None:
         return []
     source = DATASETS.get(d.name)()
     if d.within not in source.groupings:
         offered = ", ".join(source.groupings) or "none"
-        return [ParamError(f"{data.path}.within", f"{d.name} has no grouping {d.within!r}. Allowed: {offered}"
+        return [ParamError(within_path, f"{d.name} has no grouping {d.within!r}. Allowed: {offered}"
                            f"{close_match(d.within, list(source.groupings))}")]
     sizes = group_sizes(source, d.image_size, d.within, split)
     small = sorted((n, g) for g, n in sizes.items() if n < d.way)
     if not small:
         return []
     named = ", ".join(f"{g} ({n})" for n, g in small[:5])
-    return [ParamError(f"{data.path}.way", f"{d.way}-way episodes within one {d.within} need {d.way} classes in "
+    return [ParamError(way_path, f"{d.way}-way episodes within one {d.within} need {d.way} classes in "
                        f"every {d.within} of the {split} split of {d.name}; {len(small)} have fewer: {named}"
                        f"{', ...' if len(small) > 5 else ''}. Allowed: way <= {small[0][0]}")]
 

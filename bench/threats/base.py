@@ -9,6 +9,7 @@ episode gets the same perturbation in every run and for every baseline.
 from __future__ import annotations
 
 import dataclasses
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,11 +17,86 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 import torch
+from torch import nn
 
 from bench.baseline import TaskModel
 from bench.data.episodes import Episode
 
 AdaptFn = Callable[[torch.Tensor, torch.Tensor], TaskModel]
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """A baseline's ``adapt`` with its declared evaluation mode, as the runner hands it to a
+    threat (an `AdaptFn`). ``stochastic``: each call draws a new task model
+    (`bench.baseline.Baseline.stochastic`). A plain function is taken as deterministic."""
+
+    adapt: AdaptFn
+    stochastic: bool = False
+
+    def __call__(self, support_x: torch.Tensor, support_y: torch.Tensor) -> TaskModel:
+        return self.adapt(support_x, support_y)
+
+
+@dataclass(frozen=True)
+class EoTConfig:
+    """Attributes: eot_draws: adaptation draws an attack on a stochastic baseline averages
+        (expectation over transformation, Athalye et al. 2018; AutoAttack's "rand" version
+        uses 20); a deterministic baseline is attacked with its one model whatever is set.
+    """
+
+    # keyword-only, so that the attack configs keep their own fields first and positional
+    eot_draws: int = dataclasses.field(default=1, kw_only=True, metadata={"min": 1})
+
+
+def eot_text(config: object) -> str:
+    """``, EoT-20`` in a column header when an attack averages adaptation draws, else empty."""
+    draws = config.eot_draws if isinstance(config, EoTConfig) else 1
+    return f", EoT-{draws}" if draws > 1 else ""
+
+
+def draws_for(stochastic: bool, config: object) -> int:
+    """How many task models an attack with ``config`` averages: ``config.eot_draws`` where the
+    adaptation is stochastic and the config is an `EoTConfig`, else 1 (also the recorded figure)."""
+    return config.eot_draws if stochastic and isinstance(config, EoTConfig) else 1
+
+
+def adaptation_draws(adapt: AdaptFn, config: object) -> int:
+    """`draws_for` an adaptation: one handed over as a plain function is deterministic."""
+    return draws_for(isinstance(adapt, Adaptation) and adapt.stochastic, config)
+
+
+class Expectation(TaskModel):
+    """Expectation over transformation (Athalye et al. 2018, Sec. 4): the log of the mean
+    softmax of ``n`` task models drawn on one support set, ``(N, C, H, W)`` -> ``(N, way)``.
+    Its cross-entropy is that of the expected prediction, so an attack's gradient is the
+    gradient of the loss the stochastic model suffers on average (AutoAttack's "rand" version
+    averages gradients of per-draw losses instead; the two agree to first order)."""
+
+    def __init__(self, models: list[TaskModel]) -> None:
+        super().__init__()
+        self.models = nn.ModuleList(models)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        log_probs = torch.stack([model(x).log_softmax(-1) for model in self.models])
+        return torch.logsumexp(log_probs, 0) - math.log(len(self.models))
+
+
+def attacked_model(adapt: AdaptFn, support_x: torch.Tensor, support_y: torch.Tensor, config: object,
+                   evaluated: TaskModel | None = None) -> TaskModel:
+    """The model an attack differentiates.
+
+    Deterministic adaptation: ``evaluated`` (or the one model ``adapt`` gives). Stochastic
+    adaptation: `adaptation_draws` fresh draws, an `Expectation` when more than one. The draw
+    that classifies (``evaluated``) is never among them: the attacker cannot know which draw a
+    deployed model makes (the randomized-defence protocol of Croce & Hein 2020 and Athalye et
+    al. 2018), so without EoT a stochastic model is attacked through one other draw, which is
+    what inflates its robustness and what reports mark.
+    """
+    if not (isinstance(adapt, Adaptation) and adapt.stochastic):
+        return evaluated if evaluated is not None else adapt(support_x, support_y)
+    models = [adapt(support_x, support_y) for _ in range(adaptation_draws(adapt, config))]
+    return models[0] if len(models) == 1 else Expectation(models)
 
 
 class ThreatKind(StrEnum):
@@ -117,6 +193,12 @@ class Threat(ABC):
         if cls.kind != ThreatKind.ATTACK or norm is None or eps is None:
             return None
         return ThreatModel(str(norm), float(eps))
+
+    @classmethod
+    def target_classes(cls, config: Any, way: int) -> int | None:
+        """How many target classes a targeted attack tries on a ``way``-way episode (recorded on
+        each evaluation); None for threats that target no class."""
+        return None
 
     @abstractmethod
     def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:

@@ -29,7 +29,17 @@ from bench.fields import bounded, count, pixels
 from bench.registry import THREATS
 from bench.seeding import derive_seed, generator, torch_rng
 from bench.threats.attacks import PGD, PGDConfig
-from bench.threats.base import AdaptFn, Threat, ThreatKind, ThreatModel, adapted_correct, predict
+from bench.threats.base import (
+    AdaptFn,
+    EoTConfig,
+    Threat,
+    ThreatKind,
+    ThreatModel,
+    adapted_correct,
+    attacked_model,
+    eot_text,
+    predict,
+)
 
 POISON_SOURCE = ("Xu et al. 2021, Yet Meta Learning Can Adapt Fast, It Can Also Break Easily; Oldewage "
                  "et al. 2022, Adversarial Attacks are a Surprisingly Strong Baseline for Poisoning "
@@ -38,7 +48,7 @@ NOISE_SOURCE = "Liang et al. 2022, Few-shot Learning with Noisy Labels"
 
 
 @dataclass(frozen=True)
-class SupportPGDConfig:
+class SupportPGDConfig(EoTConfig):
     """Attributes: eps: L-inf radius. alpha: step size. steps: PGD iterations.
     random_start: start from a uniform point in the eps-ball. (The AQ protocol's values.)
     """
@@ -60,7 +70,7 @@ def poison_support(adapt: AdaptFn, episode: Episode, config: SupportPGDConfig, s
     for _ in range(config.steps):
         support = adv.clone().requires_grad_()
         with torch.enable_grad():
-            logits = adapt(support, labels)(episode.query_x)
+            logits = attacked_model(adapt, support, labels, config)(episode.query_x)
             (grad,) = torch.autograd.grad(F.cross_entropy(logits, episode.query_y), support)
         adv = adv + config.alpha * grad.sign()
         adv = torch.clamp(clean + torch.clamp(adv - clean, min=-eps, max=eps), min=0, max=1)
@@ -69,7 +79,7 @@ def poison_support(adapt: AdaptFn, episode: Episode, config: SupportPGDConfig, s
 
 def _poison_display(title: str, config: SupportPGDConfig) -> str:
     """``Support PGD-10, ε = 8/255``."""
-    return f"{title}-{config.steps}, {ThreatModel('Linf', config.eps).radius_text()}"
+    return f"{title}-{config.steps}, {ThreatModel('Linf', config.eps).radius_text()}{eot_text(config)}"
 
 
 @THREATS.register
@@ -109,7 +119,7 @@ class SupportQueryPGD(Threat):
     def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
         c = self.config
         model = adapt(poison_support(adapt, episode, c, seed), episode.support_y)
-        attack = PGD(PGDConfig(c.eps, c.alpha, c.steps, c.random_start))
+        attack = PGD(PGDConfig(c.eps, c.alpha, c.steps, c.random_start, eot_draws=c.eot_draws))
         query = attack.perturb(model, episode.query_x, episode.query_y, episode.way, derive_seed(seed, "query"))
         return predict(model, query) == episode.query_y
 

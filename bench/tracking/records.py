@@ -43,6 +43,11 @@ TRAIN_KEY = "train_key"  # eval runs: the train job whose checkpoint was evaluat
 THREAT = "threat"
 THREAT_LABEL = "threat_label"
 THREAT_KIND = "threat_kind"  # a `ThreatKind`'s value
+# declared evaluation modes (issue 25), "true"/"false"; absent on runs made before them
+TRANSDUCTIVE = "transductive"  # a query's prediction depends on the other queries (batch-statistics BN)
+STOCHASTIC = "stochastic"  # adaptation draws random numbers (`Baseline.stochastic`)
+EOT_DRAWS = "eot_draws"  # eval runs: adaptation draws each attack step averaged (1: none)
+TARGET_CLASSES = "target_classes"  # eval runs of targeted attacks: target classes tried (way - 1)
 # environment (`bench.tracking.recording`): what made the result
 CODE_VERSION = "code_version"
 PACKAGES = "packages"

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from bench.fields import is_pixels
 from bench.plan.jobs import EvalJob, TrainJob
-from bench.registry import THREATS
+from bench.registry import BACKBONES, BASELINES, THREATS
 from bench.suite.labels import format_value
+from bench.suite.values import BaselineVariant
+from bench.threats.base import draws_for
 from bench.tracking.records import (
     BASELINE,
     DATASET,
+    EOT_DRAWS,
     IMAGE_SIZE,
     JOB_KEY,
     KIND,
@@ -28,11 +32,14 @@ from bench.tracking.records import (
     QUERY,
     SEED,
     SHOT,
+    STOCHASTIC,
     SUITE,
+    TARGET_CLASSES,
     THREAT,
     THREAT_KIND,
     THREAT_LABEL,
     TRAIN_KEY,
+    TRANSDUCTIVE,
     WAY,
 )
 
@@ -58,10 +65,36 @@ def identity_tags(suite_name: str, job: TrainJob | EvalJob) -> dict[str, str]:
     tags = {SUITE: suite_name, JOB_KEY: job.key, KIND: "train", BASELINE: train.variant.baseline.name,
             LABEL: train.variant.baseline.label, DATASET: d.name, IMAGE_SIZE: str(d.image_size),
             WAY: str(d.way), SHOT: str(d.shot), QUERY: str(d.query), SEED: str(train.seed)}
+    modes = evaluation_modes(train.variant)
+    tags.update({TRANSDUCTIVE: _flag(modes.transductive), STOCHASTIC: _flag(modes.stochastic)})
     if isinstance(job, EvalJob):
         tags.update({KIND: "eval", TRAIN_KEY: train.key, THREAT: job.threat.name, THREAT_LABEL: job.threat.label,
-                     THREAT_KIND: THREATS.get(job.threat.name).kind})
+                     THREAT_KIND: THREATS.get(job.threat.name).kind,
+                     EOT_DRAWS: str(draws_for(modes.stochastic, job.threat.config))})
+        targets = THREATS.get(job.threat.name).target_classes(job.threat.config, job.setting.way)
+        tags.update({TARGET_CLASSES: str(targets)} if targets is not None else {})
     return tags
+
+
+@dataclass(frozen=True)
+class EvaluationModes:
+    """A baseline variant's declared evaluation modes (issue 25). transductive: a query's
+    prediction depends on the other queries of its batch (`Baseline.transductive` of the
+    backbone's batch-norm mode); stochastic: its adaptation draws random numbers."""
+
+    transductive: bool
+    stochastic: bool
+
+
+def evaluation_modes(variant: BaselineVariant) -> EvaluationModes:
+    baseline = BASELINES.get(variant.baseline.name)
+    backbone = BACKBONES.get(variant.backbone.name)
+    return EvaluationModes(baseline.transductive(backbone.transductive(variant.backbone.config)),
+                           baseline.stochastic)
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def job_params(job: TrainJob | EvalJob) -> dict[str, str]:

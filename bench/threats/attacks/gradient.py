@@ -14,10 +14,11 @@ import torchattacks
 from bench.fields import count, pixels
 from bench.registry import THREATS
 from bench.threats.attacks.query import QueryAttack
+from bench.threats.base import EoTConfig
 
 
 @dataclass(frozen=True)
-class FGSMConfig:
+class FGSMConfig(EoTConfig):
     """Attributes: eps: L-inf radius in [0, 1] pixel units."""
 
     eps: float = pixels(8 / 255)
@@ -37,7 +38,7 @@ class FGSM(QueryAttack):
 
 
 @dataclass(frozen=True)
-class PGDConfig:
+class PGDConfig(EoTConfig):
     """Attributes:
         eps: L-inf radius. alpha: step size. steps: iterations.
         random_start: start from a uniform point in the eps-ball (Madry et al. 2018).
@@ -63,7 +64,7 @@ class PGD(QueryAttack):
 
 
 @dataclass(frozen=True)
-class PGDL2Config:
+class PGDL2Config(EoTConfig):
     """Attributes:
         eps: L2 radius (0.5: the L2 threat model of RobustBench, Croce et al. 2021).
         alpha: step size (eps / 4, the ratio of the L-inf protocol). steps: iterations.
@@ -98,7 +99,7 @@ class PGDL2(QueryAttack):
 
 
 @dataclass(frozen=True)
-class MIFGSMConfig:
+class MIFGSMConfig(EoTConfig):
     """Attributes (Dong et al. 2018, Sec. 4.1: T = 10, mu = 1.0, alpha = eps / T):
         eps: L-inf radius. alpha: step size. steps: iterations T. decay: momentum mu.
     """

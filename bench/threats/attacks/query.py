@@ -28,7 +28,7 @@ from torch.func import functional_call
 from bench.data.episodes import Episode
 from bench.registry import THREATS
 from bench.seeding import torch_rng
-from bench.threats.base import AdaptFn, Threat, ThreatKind, predict
+from bench.threats.base import AdaptFn, EoTConfig, Threat, ThreatKind, attacked_model, eot_text, predict
 
 Norm = Literal["Linf", "L2"]
 
@@ -80,11 +80,12 @@ class QueryAttack(Threat):
         restarts = getattr(config, "n_restarts", 1)
         name += f"×{restarts}" if restarts > 1 else ""
         model = cls.threat_model(config)
-        return f"{name}, {model.radius_text()}" if model else name
+        name = f"{name}, {model.radius_text()}" if model else name
+        return name + eot_text(config)
 
     def build(self, model: nn.Module, way: int, seed: int) -> Any:
         """The torchattacks attack against ``model`` for a ``way``-way episode."""
-        return self.attack_class(model, **asdict(self.config))
+        return self.attack_class(model, **attack_arguments(self.config))
 
     def perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, way: int,
                 seed: int) -> torch.Tensor:
@@ -98,9 +99,20 @@ class QueryAttack(Threat):
             return attack(x, y).detach()
 
     def evaluate(self, adapt: AdaptFn, episode: Episode, seed: int) -> torch.Tensor:
+        """The adapted model's correctness on queries perturbed against it (against the
+        expectation of `eot_draws` adaptations where the baseline's adaptation is stochastic;
+        the model judged is the first draw, the one clean evaluation sees)."""
         model = adapt(episode.support_x, episode.support_y)
-        adversarial = self.perturb(model, episode.query_x, episode.query_y, episode.way, seed)
+        target = attacked_model(adapt, episode.support_x, episode.support_y, self.config, evaluated=model)
+        adversarial = self.perturb(target, episode.query_x, episode.query_y, episode.way, seed)
         return predict(model, adversarial) == episode.query_y
+
+
+def attack_arguments(config: object) -> dict[str, Any]:
+    """A config's fields as torchattacks keyword arguments: all but `EoTConfig`'s, which the
+    evaluation applies around the attack (`bench.threats.base.attacked_model`)."""
+    eot = {f.name for f in dataclasses.fields(EoTConfig)}
+    return {k: v for k, v in asdict(config).items() if k not in eot}  # type: ignore[call-overload]
 
 
 def training_attack(name: str, eps: float, alpha: float, steps: int) -> QueryAttack:

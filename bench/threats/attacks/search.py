@@ -14,10 +14,11 @@ from torch import nn
 from bench.fields import bounded, count, pixels
 from bench.registry import THREATS
 from bench.threats.attacks.query import Norm, QueryAttack
+from bench.threats.base import EoTConfig
 
 
 @dataclass(frozen=True)
-class CWConfig:
+class CWConfig(EoTConfig):
     """Attributes (Carlini & Wagner 2017; torchattacks has no binary search over c):
         c: weight of the margin term. kappa: confidence margin. steps: Adam steps (torchattacks
         default 50; the paper runs up to 10,000 with early abort). lr: Adam step (paper 0.01).
@@ -61,7 +62,7 @@ class CW(QueryAttack):
 
 
 @dataclass(frozen=True)
-class APGDConfig:
+class APGDConfig(EoTConfig):
     """Attributes (Croce & Hein 2020, AutoAttack's settings): eps: radius. norm: Linf or L2.
     steps: iterations (100). n_restarts: random restarts (1). rho: step-size checkpoint ratio (0.75).
     """
@@ -108,7 +109,7 @@ class APGDDLR(_APGD):
 
 
 @dataclass(frozen=True)
-class SquareConfig:
+class SquareConfig(EoTConfig):
     """Attributes (Andriushchenko et al. 2020; AutoAttack's settings): eps: radius. norm.
     n_queries: model queries per point (5000). p_init: initial square fraction (0.8).
     n_restarts: restarts (1). loss: margin (paper) or ce.
@@ -139,7 +140,7 @@ class Square(QueryAttack):
 
 
 @dataclass(frozen=True)
-class AutoAttackConfig:
+class AutoAttackConfig(EoTConfig):
     """Attributes (Croce & Hein 2020, "standard" version): eps: radius. norm: Linf or L2.
     steps: iterations of APGD-CE, APGD-T and FAB-T (100). n_queries: Square's queries (5000).
     """
@@ -164,6 +165,11 @@ class AutoAttack(QueryAttack):
     title = "AutoAttack"
     source = _APGD.source
     Config = AutoAttackConfig
+
+    @classmethod
+    def target_classes(cls, config: Any, way: int) -> int | None:
+        """APGD-T and FAB-T try every other class of the episode: ``way - 1``."""
+        return way - 1
 
     def build(self, model: nn.Module, way: int, seed: int) -> Any:
         c = self.config
