@@ -18,6 +18,7 @@ from bench.report.pairing import Options, pair
 from bench.report.ranks import table_ranks
 from bench.report.results import CellResult, Comparison, TableResult, clean_column
 from bench.report.sanity import sanity_flags
+from bench.report.strength import reference_flags
 from bench.stats import Paired, bootstrap_interval, holm, t_interval
 
 __all__ = ["Options", "analyse", "cell_result", "pair"]
@@ -41,7 +42,7 @@ def analyse(data: SettingData, options: Options) -> TableResult:
     result = TableResult(data, options, {key: cell_result(cell, options) for key, cell in data.cells.items()})
     _mark_best(result)
     result.ranks = table_ranks(data, result.cells, options)
-    result.flags = sanity_flags(data)
+    result.flags = sanity_flags(data) + reference_flags(data)
     clean = clean_column(data)
     for label, _ in data.rows if clean is not None else ():
         for column in result.gap_columns:

@@ -63,8 +63,8 @@ def sanity_flags(data: SettingData) -> list[Flag]:
     return flags
 
 
-def _rise(low: np.ndarray, high: np.ndarray) -> tuple[float, float]:
-    """Mean and 95% CI half-width of ``high - low`` per episode (paired)."""
+def paired_rise(low: np.ndarray, high: np.ndarray) -> tuple[float, float]:
+    """Mean and 95% CI half-width of ``high - low`` per episode (paired; `bench.report.strength` too)."""
     mean, half = mean_ci(high - low)
     return mean, 0.0 if half != half else half  # one episode: no interval, judge the mean
 
@@ -97,7 +97,7 @@ def _monotone(row: str, seed: int, attacks: list[Column], found: dict[str, np.nd
     for points in families.values():
         points.sort(key=lambda p: p[0])
         for (a, low), (b, high) in itertools.pairwise(points):
-            mean, half = _rise(found[low.label], found[high.label])
+            mean, half = paired_rise(found[low.label], found[high.label])
             if a < b and mean - half > 0:
                 out.append(Flag(row, high.label, seed, f"rises with {key}", f"{high.label} is {100 * mean:+.1f} "
                                 f"points (95% CI ±{100 * half:.1f}) more accurate than {low.label}: a stronger "
@@ -113,7 +113,7 @@ def _gradient_free(row: str, seed: int, attacks: list[Column], found: dict[str, 
         if not rivals or free.threat_model.eps == 0:  # type: ignore[union-attr]
             continue
         best = min(rivals, key=lambda c: float(np.mean(found[c.label])))
-        mean, half = _rise(found[free.label], found[best.label])
+        mean, half = paired_rise(found[free.label], found[best.label])
         if mean - half > MARGIN:
             out.append(Flag(row, best.label, seed, "gradient-free stronger", f"gradient-free {free.label} leaves "
                             f"{100 * mean:.1f} points (95% CI ±{100 * half:.1f}) less accuracy than the strongest "
@@ -139,5 +139,6 @@ def sanity_lines(flags: list[Flag], columns: list[Column]) -> list[str]:
     if not flags:
         return ["every check passed: attacks at eps = 0 equal clean, accuracy does not rise with eps or steps "
                 "within an attack family, no gradient-free attack beats the gradient attacks at its threat model "
-                f"by more than {100 * MARGIN:.0f} points, no worst case exceeds its attacks (paired 95% intervals)"]
+                f"by more than {100 * MARGIN:.0f} points, no worst case exceeds its attacks (paired 95% intervals) "
+                "or a reference attack (AutoAttack, APGD-100×3) by more than 1 point"]
     return [f"{FLAG} {f.row}, seed {f.seed}, {f.column}: {f.check}: {f.message}" for f in flags]

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from bench.report.model import ColumnRole
 from bench.report.results import CellResult, Report, TableResult
 from bench.report.sanity import FLAG, sanity_lines
+from bench.report.strength import strength_lines
 from bench.report.views import View, mce_notes, setting_views
 from bench.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Interval
 from bench.suite.load import DataSetting
@@ -215,8 +216,9 @@ def _view_notes(table: TableResult, published: dict[tuple[str, str], Published])
 
 
 def sanity(table: TableResult) -> list[str]:
-    """The lines of a table's Sanity section (`bench.report.sanity`)."""
-    return sanity_lines(table.flags, table.data.columns)
+    """The lines of a table's Sanity section: the flags (`bench.report.sanity`), then how strong
+    the attacks were (`bench.report.strength`: the reference attack per threat model, Square's power)."""
+    return sanity_lines(table.flags, table.data.columns) + strength_lines(table.data)
 
 
 def _derived_notes(table: TableResult) -> list[str]:

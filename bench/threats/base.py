@@ -118,10 +118,13 @@ class ThreatModel:
     eps: float
 
     def text(self) -> str:
-        """``L∞ 8/255`` (L-inf radii as fractions of 255, as papers print them) or ``L2 0.5``."""
+        """``L∞ 8/255`` (L-inf radii as fractions of 255, as papers print them; a short decimal such
+        as 0.1 as MNIST papers print it) or ``L2 0.5``."""
         if self.norm == "Linf":
             steps = self.eps * 255
-            radius = f"{steps:.4g}/255" if abs(steps - round(steps, 1)) < 1e-6 else f"{self.eps:.4g}"
+            # a radius given as a short decimal (MNIST practice: 0.1, 0.2, 0.3) stays one
+            short = len(f"{self.eps:.4g}") <= 4 and self.eps != 0
+            radius = f"{steps:.4g}/255" if not short and abs(steps - round(steps, 1)) < 1e-6 else f"{self.eps:.4g}"
             return f"L∞ {radius}"
         return f"{self.norm} {self.eps:.4g}"
 
