@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bench.baseline import Baseline
     from bench.data.episodes import Episode
+    from bench.report.model import SettingData
 
 # The smallest valid suite: the base every malformed-suite case edits.
 VALID_SUITE = """\
@@ -75,6 +76,30 @@ def tiny(name: str, seed: int = 0, hidden: int = 8, bn_stats: str | None = None,
     with torch_rng(seed):
         backbone = build_backbone("conv4", backbone_params, 1, 28)
         return cls(cls.Config(**config), backbone, 5, torch.device("cpu"))
+
+
+CLEAN = [1.0, 0.9, 0.8, 1.0]
+
+
+def attack_table(entries: list[tuple[str, str, dict[str, float], list[float]]]) -> SettingData:
+    """A report table by hand: one row ("model"), one seed; ``entries``: (label, threat name,
+    config, accuracies); worst-case and mean columns added as the report adds them."""
+    import numpy as np
+
+    from bench.registry import THREATS
+    from bench.report.aggregate import add_aggregates
+    from bench.report.model import Cell, Column, SettingData
+    from bench.suite.load import DataSetting
+
+    columns, cells = [], {}
+    for label, name, params, accuracies in entries:
+        cls = THREATS.get(name)
+        config = cls.Config(**params)
+        shown = tuple(sorted((k, str(v)) for k, v in params.items()))
+        columns.append(Column(label, cls.kind, (), name, shown, cls.threat_model(config), cls.gradient_free))
+        cells[("model", label)] = Cell((0,), {0: np.asarray(accuracies)}, {0: "h"})
+    columns += add_aggregates(columns, cells, ["model"], (0,))
+    return SettingData(DataSetting("glyphs", 28, 5, 1), [("model", "protonet")], columns, cells, (0,), {})
 
 
 # ---- the golden suite's fixture records -------------------------------------------------------

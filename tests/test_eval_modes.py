@@ -109,19 +109,21 @@ def test_draws_recorded_are_one_for_deterministic_baselines_and_non_attacks():
     assert draws_for(True, THREATS.get("gaussian_noise").Config()) == 1
 
 
-def test_every_run_records_the_declared_modes(tmp_path):
+def _plan(tmp_path, body: str):
+    """The plan of a one-setting glyphs suite with ``body`` (its baselines and threats)."""
     path = tmp_path / "modes.yaml"
-    path.write_text("""
-name: modes
-seeds: [0]
-datasets: [{name: glyphs, way: 5, shot: 1}]
+    path.write_text("name: modes\nseeds: [0]\ndatasets: [{name: glyphs, way: 5, shot: 1}]\n" + body)
+    return make_plan(load_suite(str(path)))
+
+
+def test_every_run_records_the_declared_modes(tmp_path):
+    plan = _plan(tmp_path, """
 baselines:
   - protonet
   - maml
   - {name: protonet, label: protonet-bn, backbone: {name: conv4, params: {bn_stats: batch}}}
 threats: [clean, {name: pgd, params: {eot_draws: 4}}]
 """)
-    plan = make_plan(load_suite(str(path)))
     tags = {(j.train.variant.baseline.label, j.threat.name): identity_tags("modes", j) for j in plan.all_eval_jobs()}
     assert tags[("protonet", "pgd")][TRANSDUCTIVE] == "false"
     assert tags[("maml", "pgd")][TRANSDUCTIVE] == "true"  # MAML's paper default: batch statistics
@@ -139,18 +141,13 @@ def _noisy() -> NoisyPrototypes:
 def test_the_report_marks_transductive_rows_and_stochastic_rows_attacked_with_one_draw(tmp_path):
     from bench.report.cells import row_modes
 
-    path = tmp_path / "marks.yaml"
-    path.write_text("""
-name: marks
-seeds: [0]
-datasets: [{name: glyphs, way: 5, shot: 1}]
+    with BASELINES.temporarily():
+        BASELINES.add_class(NoisyPrototypes)
+        plan = _plan(tmp_path, """
 baselines: [protonet, maml, noisy_protonet_test]
 threats: [clean, {name: pgd, params: {eot_draws: 1}}, {name: pgd, label: pgd-eot, params: {eot_draws: 8}},
           gaussian_noise]
 """)
-    with BASELINES.temporarily():
-        BASELINES.add_class(NoisyPrototypes)
-        plan = make_plan(load_suite(str(path)))
         modes = row_modes(plan.all_eval_jobs())
         tags = {(j.train.variant.baseline.label, j.threat.label): identity_tags("marks", j)
                 for j in plan.all_eval_jobs()}

@@ -11,29 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from bench.registry import PATH_VARIABLE, THREATS
-from bench.report.aggregate import add_aggregates
-from bench.report.model import Cell, Column, ColumnRole, SettingData
+from bench.registry import PATH_VARIABLE
+from bench.report.model import ColumnRole
 from bench.report.sanity import FLAG, sanity_flags
-from bench.suite.load import DataSetting
-
-CLEAN = [1.0, 0.9, 0.8, 1.0]
-
-
-def table(entries: list[tuple[str, str, dict[str, float], list[float]]]) -> SettingData:
-    """One row ("model"), one seed; ``entries``: (label, threat name, config, accuracies)."""
-    columns, cells = [], {}
-    for label, name, params, accuracies in entries:
-        cls = THREATS.get(name)
-        config = cls.Config(**params)
-        shown = tuple(sorted((k, str(v)) for k, v in params.items()))
-        columns.append(Column(label, cls.kind, (), name, shown, cls.threat_model(config), cls.gradient_free))
-        cells[("model", label)] = Cell((0,), {0: np.asarray(accuracies)}, {0: "h"})
-    columns += add_aggregates(columns, cells, ["model"], (0,))
-    return SettingData(DataSetting("glyphs", 28, 5, 1), [("model", "protonet")], columns, cells, (0,), {})
+from tests.helpers import CLEAN
+from tests.helpers import attack_table as table
 
 
 def test_a_clean_record_set_raises_no_flag() -> None:

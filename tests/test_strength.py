@@ -9,7 +9,8 @@ import numpy as np
 
 from bench.report.model import Cell, ColumnRole
 from bench.report.strength import CHECK, is_reference, reference_flags, strength_lines
-from tests.test_sanity import CLEAN, table
+from tests.helpers import CLEAN
+from tests.helpers import attack_table as table
 
 PGD = ("pgd8", "pgd", {"eps": 0.1, "steps": 20}, [0.5, 0.4, 0.5, 0.6])
 AUTOATTACK = ("aa", "autoattack", {"eps": 0.1}, [0.2, 0.1, 0.2, 0.3])
