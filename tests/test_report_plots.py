@@ -228,3 +228,35 @@ def test_severity_curves_average_the_same_corruptions_at_every_severity() -> Non
     assert balanced(frost) == {}  # one severity: no curve
     wide = balanced([run("fog", s) for s in (1, 2, 3, 4, 5)] + snow)  # 5 + 3 cells of fog at 1, 3, 5 and snow
     assert list(wide) == [1, 3, 5]
+
+
+def test_scatter_axes_are_fitted_to_the_clean_and_the_robust_data_each() -> None:
+    """Clean accuracies near 97% and robust ones near 20% each get their own range (issue 25)."""
+    from bench.report.plots.draw import scatter_figure
+    from bench.stats import Interval
+
+    def at(mean: float) -> Interval:
+        return Interval(mean, mean - 0.01, mean + 0.01, "episodes", 100)
+
+    figure = scatter_figure([("ProtoNet", at(0.97), at(0.20)), ("MAML", at(0.95), at(0.35))], "worst (%)", "t", 20.0)
+    axes = figure.axes[0]
+    assert axes.get_xlim()[0] >= 90 and axes.get_xlim()[1] <= 102  # not down to chance (20%)
+    assert axes.get_ylim()[0] <= 20 and axes.get_ylim()[1] < 41  # chance (20%) bounds y only
+
+
+def test_validation_curves_of_far_apart_step_caps_or_many_rows_get_one_panel_each() -> None:
+    from bench.report.plots.validation import needs_panels, validation_figure
+    from bench.report.validation import ValidationCurve
+
+    def run(cap: int, every: int) -> dict[int, ValidationCurve]:
+        points = tuple((s, 50.0 + 40 * s / cap) for s in range(every, cap + 1, every))
+        return {0: ValidationCurve(points, points[-1][0])}
+
+    close = {"ProtoNet": run(2000, 500), "MAML": run(1500, 250)}
+    apart = {"ProtoNet": run(20000, 500), "MAML": run(250, 50)}
+    many = {f"b{i}": run(1000, 250) for i in range(5)}
+    assert not needs_panels(close) and needs_panels(apart) and needs_panels(many)
+    assert len(validation_figure(close, 20.0).axes) == 1
+    panels = [a for a in validation_figure(apart, 20.0).axes if a.get_visible()]
+    assert [a.get_title() for a in panels] == ["ProtoNet", "MAML"] and panels[1].get_xlim()[1] < 300
+    assert len([a for a in validation_figure(many, 20.0).axes if a.get_visible()]) == 5

@@ -169,14 +169,15 @@ def test_the_headline_shows_clean_worst_case_mean_corruption_noise_and_shift_and
                                                           "label_noise", "domain_shift"]
     published = {("protonet", SETTING.label): Published("49.42", "0.78", "Snell et al. 2017")}
     views = setting_views(table, published, None, "s", "glyphs")
-    assert [v.heading for v in views] == ["glyphs", "Attacks at L∞ 8/255", "Corruptions: ProtoNet",
-                                          "Corruptions: MAML + AQ", "Other threats"]
+    assert [v.heading for v in views] == ["glyphs", "Attacks at L∞ 8/255", "Corruptions at severity 1",
+                                          "Corruptions at severity 3", "Other threats"]
     headline = views[0]
     assert headline.headers[-3:] == ("paper (clean)", "ours − paper", "mean rank")
     assert headline.rows[0][1][-3] == "49.42 ± 0.78" and headline.rows[1][1][-3] == "–"
-    corruptions = views[2]
-    assert corruptions.headers == ("corruption", "s1", "s3")
+    corruptions = views[3]  # severity 3: the baselines side by side
+    assert corruptions.headers == ("corruption", "ProtoNet", "MAML + AQ")
     assert [name for name, _ in corruptions.rows] == ["Fog", "Snow", "Mean"]
+    assert corruptions.rows[0][1] == (("protonet", "fog[severity=3]"), ("maml+aq", "fog[severity=3]"))
     assert views[-1].raw == ("", "support_pgd")  # nothing recorded is left out of the tables
     every = {e for v in views for _, entries in v.rows for e in entries if isinstance(e, tuple)}
     assert {c.label for c in table.data.columns} == {column for _, column in every}

@@ -107,7 +107,7 @@ def attack_views(table: TableResult, slug: str, title: str, row_title: dict[str,
 
 
 def corruption_views(table: TableResult, slug: str, title: str, row_title: dict[str, str]) -> list[View]:
-    """Per baseline: corruption (rows) x severity (columns), then the mean per severity."""
+    """Per severity: corruption (rows) x baseline (columns, side by side), then the mean."""
     corruptions = [c for c in table.data.columns if c.kind is ThreatKind.CORRUPTION]
     if len(corruptions) < 2:
         return []
@@ -116,18 +116,20 @@ def corruption_views(table: TableResult, slug: str, title: str, row_title: dict[
         match = SEVERITY.search(column.header)
         severity = int(match.group(1)) if match else 0
         grid.setdefault(SEVERITY.sub("", column.header), {})[severity] = column
-    severities = sorted({s for by in grid.values() for s in by})
     means = {int(c.param("severity") or 0): c for c in table.data.columns
              if c.role is ColumnRole.MEAN_CORRUPTION and c.params}
+    labels = [label for label, _ in table.data.rows]
     views = []
-    for label, _ in table.data.rows:
+    for severity in sorted({s for by in grid.values() for s in by}):
         rows: list[tuple[str, tuple[Entry, ...]]] = [
-            (name, tuple((label, by[s].label) if s in by else "–" for s in severities)) for name, by in grid.items()]
-        if means:
-            rows.append(("Mean", tuple((label, means[s].label) if s in means else "–" for s in severities)))
-        views.append(View(f"{slug}-corruptions-{label}", f"Corruptions: {row_title[label]}",
-                          f"Accuracy (%) of {row_title[label]} under each corruption and severity, {title}.",
-                          ("corruption", *(f"s{s}" for s in severities)), ("", *("" for _ in severities)),
+            (name, tuple((label, by[severity].label) for label in labels)) for name, by in grid.items()
+            if severity in by]
+        if severity in means:
+            rows.append(("Mean", tuple((label, means[severity].label) for label in labels)))
+        at = f" at severity {severity}" if severity else ""
+        views.append(View(f"{slug}-corruptions-s{severity}", f"Corruptions{at}",
+                          f"Accuracy (%) of each baseline under each corruption{at}, {title}.",
+                          ("corruption", *(row_title[label] for label in labels)), ("", *("" for _ in labels)),
                           tuple(rows)))
     return views
 

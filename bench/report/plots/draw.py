@@ -60,9 +60,9 @@ def chance_label(chance: float) -> str:
     return f"chance ({chance:.3g}%)"
 
 
-def accuracy_limits(values: list[float], chance: float) -> tuple[float, float]:
-    """An accuracy range holding the data and the chance line, within [-2, 102]."""
-    finite = [v for v in (*values, chance) if math.isfinite(v)]
+def accuracy_limits(values: list[float], chance: float | None) -> tuple[float, float]:
+    """An accuracy range holding the data (and the chance line, unless None), within [-2, 102]."""
+    finite = [v for v in (*values, *([] if chance is None else [chance])) if math.isfinite(v)]
     return max(min(finite) - 4.0, -2.0), min(max(finite) + 4.0, 102.0)
 
 
@@ -138,19 +138,27 @@ def _bars(interval: Interval) -> list[list[float]]:
 
 def scatter_figure(points: list[tuple[str, Interval, Interval]], ylabel: str, title: str,
                    chance: float) -> Figure:
-    """Clean (x) vs robust (y) accuracy, one point with CI bars per baseline; chance on both
-    axes and the diagonal robust = clean (no accuracy lost)."""
+    """Clean (x) vs robust (y) accuracy, one point with CI bars per baseline, each axis fitted to
+    its data; chance where it falls in range and the diagonal robust = clean (no accuracy lost)
+    where the two ranges overlap."""
     figure, axes = new_figure()
-    values: list[float] = []
+    xs: list[float] = []
+    ys: list[float] = []
     for label, x, y in points:
         axes.errorbar([100 * x.mean], [100 * y.mean], xerr=_bars(x), yerr=_bars(y), marker="o", capsize=3,
                       label=label)
-        values += [100 * v for v in (x.mean, x.low, x.high, y.mean, y.low, y.high)]
-    low, high = accuracy_limits(values, chance)
+        xs += [100 * v for v in (x.mean, x.low, x.high)]
+        ys += [100 * v for v in (y.mean, y.low, y.high)]
+    # each axis fitted to its own data: clean accuracies of 95-99% and robust ones of 5-60% would
+    # otherwise share one 0-100 range and the clean ones crowd one edge; chance bounds only y
+    x_range, y_range = accuracy_limits(xs, None), accuracy_limits(ys, chance)
     axes.axhline(chance, label=chance_label(chance), **CHANCE)
-    axes.axvline(chance, **CHANCE)
-    axes.plot([low, high], [low, high], color="0.6", linestyle=":", linewidth=1.0, label="robust = clean")
-    axes.set(xlim=(low, high), ylim=(low, high), xlabel="clean accuracy (%)", ylabel=ylabel, title=title)
+    if x_range[0] <= chance <= x_range[1]:
+        axes.axvline(chance, **CHANCE)
+    low, high = max(x_range[0], y_range[0]), min(x_range[1], y_range[1])
+    if low < high:
+        axes.plot([low, high], [low, high], color="0.6", linestyle=":", linewidth=1.0, label="robust = clean")
+    axes.set(xlim=x_range, ylim=y_range, xlabel="clean accuracy (%)", ylabel=ylabel, title=title)
     axes.grid(alpha=0.3)
     legend_outside(figure, axes, [])
     return figure
