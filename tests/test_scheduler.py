@@ -161,6 +161,30 @@ def wait_for_state(folder: Path, process: subprocess.Popen, newer_than: float = 
     raise AssertionError("no resumable state was written before the process ended or timed out")
 
 
+def test_the_dry_run_and_the_run_name_the_step_a_job_resumes_from(workdir: Path, children: list,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    """Issue 27, item 8: after an interruption, which job resumes from which step is visible."""
+    from bench.run.resume_state import ResumeFile
+
+    suite = write(workdir, SUITE.replace("steps: 3, meta_batch: 1", "steps: 60, meta_batch: 1, checkpoint_every: 5")
+                  .replace("baselines: [protonet, maml]", "baselines: [protonet]"))
+    states = workdir / "bench-resume"
+    Tracker("sqlite:///mlflow.db", "sched")
+    process = bench_process("run", str(suite), "--no-progress", "--workers", "1")
+    children.append(process)
+    wait_for_state(states, process)
+    kill_group(process)
+    (state,) = states.glob("*.pt")
+    step = ResumeFile(state).saved_step()
+    assert step is not None and step % 5 == 0 and 0 < step < 60
+    capsys.readouterr()
+    assert main(["run", str(suite), "--dry-run"]) == 0
+    assert f"[to run, resumes from step {step} of 60]" in capsys.readouterr().out
+    assert main(["run", str(suite), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"resume  protonet · glyphs 3-way 1-shot · seed 0: from step {step} of 60 ({state.resolve()})" in out
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("backend", [("--workers", "1"), ("--workers", "2"), ("--backend", "ray", "--workers", "2")],

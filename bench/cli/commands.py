@@ -195,14 +195,16 @@ def _resume_options(args: argparse.Namespace, plan: Any) -> Any:
 def _print_plan(plan: Any, uri: str | None, resume: Any) -> int:
     """Every job with what `bench run` would do with it; reads the store, writes nothing."""
     from bench.plan import fingerprint
-    from bench.scheduler.resume import decide
+    from bench.scheduler.resume import decide, resumes_from
     from bench.tracking import Tracker
 
     fingerprint.clear_cache()
     tracker = Tracker(uri, plan.suite.name, create=False)
     decisions = decide(plan, tracker.finished_runs(), tracker.experiment_id, resume)
     for i, job in enumerate(plan.train_jobs, 1):
-        print(f"{i:3}. train {job.key} {job.name} [{decisions[job.key].describe()}]")
+        step = resumes_from(tracker.uri, job, decisions[job.key])
+        resumed = f", resumes from step {step} of {job.variant.train.steps}" if step else ""
+        print(f"{i:3}. train {job.key} {job.name} [{decisions[job.key].describe()}{resumed}]")
         for ev in plan.eval_jobs[job.key]:
             tested = f" · {ev.setting.label}" if ev.setting != job.data else ""  # trained on another shape
             print(f"       eval  {ev.key} {ev.threat.label}{tested} [{decisions[ev.key].describe()}]")

@@ -24,6 +24,10 @@ import torch
 
 from bench.data.cache import data_root
 
+# The entries of a state that say how far training got (`bench.run.training.Trainer` saves its
+# `Progress` under "progress"; its field "step" counts the meta-updates done).
+PROGRESS, STEP = "progress", "step"
+
 
 def state_folder(tracking_uri: str) -> Path:
     """The folder holding the resumable states of jobs recorded in ``tracking_uri``."""
@@ -55,6 +59,17 @@ class ResumeFile:
         if not self.path.is_file():
             return None
         return torch.load(self.path, map_location="cpu", weights_only=True)
+
+    def saved_step(self) -> int | None:
+        """The meta-update a saved state resumes from, None without one (or an unreadable one).
+        The file is memory-mapped: the progress entry is read, the weights are not."""
+        if not self.path.is_file():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True, mmap=True)
+            return int(state[PROGRESS][STEP])
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError):
+            return None  # a file of another format: the run starts over and replaces it
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -24,7 +24,7 @@ from bench.run.step_progress import StepFiles
 from bench.scheduler.backend import Backend
 from bench.scheduler.board import JobBoard
 from bench.scheduler.progress import Live, Progress, Quiet
-from bench.scheduler.resume import Decision, ResumeOptions, decide
+from bench.scheduler.resume import Decision, ResumeOptions, decide, resumes_from
 from bench.tracking import CHECKPOINT, Tracker
 from bench.tracking.recording import eval_tags, record_eval, record_failure, record_train, train_tags
 from bench.tracking.records import CODE_FILES, CODE_VERSION, FINGERPRINT, KEPT_STALE, PACKAGES
@@ -121,6 +121,10 @@ class Driver:
             if self.decisions[item.key].reason.startswith(("stale", "--")):
                 self.progress.line(f"rerun   {item.name}: {self.decisions[item.key].reason}")
         if decision.action == "run":
+            step = resumes_from(self.tracker.uri, job, decision)
+            if step:
+                self.progress.line(f"resume  {job.name}: from step {step} of {job.variant.train.steps} "
+                                   f"({self._resume_file(job).path})")
             self.queue.append(Task(job))
             return
         parent = self._adopt(job, decision, None)

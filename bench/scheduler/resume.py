@@ -16,6 +16,7 @@ from typing import Literal
 
 from bench.plan.fingerprint import Fingerprint, changed_files, eval_fingerprint, train_fingerprint
 from bench.plan.jobs import EvalJob, Plan, TrainJob
+from bench.run.resume_state import ResumeFile, state_folder
 from bench.tracking import FinishedRun
 
 Action = Literal["run", "skip", "copy"]
@@ -118,3 +119,11 @@ def unmatched(plan: Plan, options: ResumeOptions) -> list[str]:
     jobs: list[TrainJob | EvalJob] = [*plan.train_jobs, *plan.all_eval_jobs()]
     return [pattern for pattern in options.rerun
             if not any(_requested(job, ResumeOptions(rerun=(pattern,))) for job in jobs)]
+
+
+def resumes_from(tracking_uri: str, job: TrainJob, decision: Decision) -> int | None:
+    """The step a train job that will run resumes from (its saved state), None from scratch."""
+    if decision.action != "run":
+        return None
+    step = ResumeFile.for_job(state_folder(tracking_uri), job.key, decision.fingerprint.digest).saved_step()
+    return step or None
