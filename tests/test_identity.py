@@ -113,6 +113,19 @@ def test_rerun_and_force_repeat_finished_jobs(workdir: Path, capsys: pytest.Capt
     assert code == 2 and "--rerun 'resnet' matches no job" in out and "Traceback" not in out
 
 
+def test_the_dry_run_summary_counts_jobs_per_baseline_and_kind(workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    suite = _suite(workdir, "counted", "[protonet, maml]")
+    assert _run(capsys, suite, "--baselines", "protonet")[0] == 0
+    assert main(["run", suite, "--dry-run", "--summary"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == ["protonet  train 0/1 · clean 0/1 · corruption 0/1",
+                         "maml      train 1/1 · clean 1/1 · corruption 1/1",
+                         "total     train 1/2 · clean 1/2 · corruption 1/2"]
+    assert not any(" eval " in line for line in lines)  # no line per job
+    code, out = _run(capsys, suite, "--summary")
+    assert code == 2 and "add --dry-run" in out and "Traceback" not in out
+
+
 def test_a_copied_suite_reuses_the_runs_of_the_first(workdir: Path, capsys: pytest.CaptureFixture) -> None:
     first = _suite(workdir, "first", "[protonet]")
     assert _trained(_run(capsys, first)[1]) == 1

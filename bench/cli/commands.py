@@ -126,10 +126,13 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.summary and not args.dry_run:
+        raise BenchError("--summary shapes the plan that --dry-run prints; add --dry-run (a run itself "
+                         "always prints one line per job)")
     plan = selected_plan(args.suite, args)
     resume = _resume_options(args, plan)
     if args.dry_run:
-        return _print_plan(plan, args.tracking_uri, resume)
+        return _print_plan(plan, args.tracking_uri, resume, args.summary)
     return _execute(plan, args, resume)
 
 
@@ -153,7 +156,7 @@ def evaluate(args: argparse.Namespace) -> int:
                          f"finished, e.g. {untrained[0].name} ({decisions[untrained[0].key].reason}). "
                          f"Run `bench run {args.suite}` first.")
     if args.dry_run:
-        return _print_plan(plan, args.tracking_uri, resume)
+        return _print_plan(plan, args.tracking_uri, resume, args.summary)
     return _execute(plan, args, resume)
 
 
@@ -192,8 +195,9 @@ def _resume_options(args: argparse.Namespace, plan: Any) -> Any:
     return resume
 
 
-def _print_plan(plan: Any, uri: str | None, resume: Any) -> int:
-    """Every job with what `bench run` would do with it; reads the store, writes nothing."""
+def _print_plan(plan: Any, uri: str | None, resume: Any, summary: bool = False) -> int:
+    """Every job with what `bench run` would do with it (``summary``: counts per baseline and
+    job kind, `bench.cli.plan_summary`); reads the store, writes nothing."""
     from bench.plan import fingerprint
     from bench.scheduler.resume import decide, resumes_from
     from bench.tracking import Tracker
@@ -201,7 +205,11 @@ def _print_plan(plan: Any, uri: str | None, resume: Any) -> int:
     fingerprint.clear_cache()
     tracker = Tracker(uri, plan.suite.name, create=False)
     decisions = decide(plan, tracker.finished_runs(), tracker.experiment_id, resume)
-    for i, job in enumerate(plan.train_jobs, 1):
+    if summary:
+        from bench.cli.plan_summary import summary_lines
+
+        print("\n".join(summary_lines(plan, decisions)))
+    for i, job in enumerate(() if summary else plan.train_jobs, 1):
         step = resumes_from(tracker.uri, job, decisions[job.key])
         resumed = f", resumes from step {step} of {job.variant.train.steps}" if step else ""
         print(f"{i:3}. train {job.key} {job.name} [{decisions[job.key].describe()}{resumed}]")

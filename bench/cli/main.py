@@ -115,6 +115,8 @@ def _add_execution_options(run: argparse.ArgumentParser) -> None:
     _add_suite_options(run)
     run.add_argument("--dry-run", action="store_true",
                      help="print the plan (what would run, be skipped, be reused, and why) and write nothing")
+    run.add_argument("--summary", action="store_true",
+                     help="with --dry-run: counts per baseline and job kind instead of every job")
     run.add_argument("--reuse-stale", action="store_true",
                      help="keep finished runs made by code that has changed since (recorded on the run)")
     run.add_argument("--rerun", action="append", metavar="PATTERN",
