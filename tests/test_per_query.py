@@ -61,3 +61,22 @@ def test_evaluation_records_which_queries_it_got_right_and_they_survive_the_stor
     assert RunRecord.unpack({"accuracy": outcome.accuracies}) is None
     odd = [torch.tensor([True] * 9 + [False])]  # 10 queries: 2 bytes, 6 padding bits
     assert RunRecord.unpack({"correct": list(packed_bits(odd)), "queries": [10]})[0].tolist() == odd[0].tolist()
+
+
+def test_the_gap_script_prints_the_per_query_worst_case_beside_the_per_episode_minimum() -> None:
+    """Two attacks at one radius fool different queries: 75% each, 50% robust to both."""
+    from bench.registry import THREATS
+    from bench.report.aggregate import add_aggregates
+    from bench.report.model import Cell, Column, SettingData
+    from bench.suite.load import DataSetting
+    from benchmarks.worst_case_gap import gap_rows
+
+    columns, cells = [], {}
+    for name, correct in (("fgsm", [True, True, False, True]), ("pgd", [False, True, True, True])):
+        cls = THREATS.get(name)
+        columns.append(Column(name, cls.kind, (), name, (("eps", "0.1"),), cls.threat_model(cls.Config(eps=0.1))))
+        cells[("model", name)] = Cell((0,), {0: np.asarray([0.75])}, {0: "h"},
+                                      per_query={0: (np.asarray(correct),)})
+    columns += add_aggregates(columns, cells, ["model"], (0,))
+    table = SettingData(DataSetting("glyphs", 28, 4, 1), [("model", "protonet")], columns, cells, (0,), {})
+    assert gap_rows(table) == [("model", "worst L∞ 0.1", 50.0, 75.0)]
