@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,10 @@ from typing import Any, NamedTuple
 from bench.errors import BenchError
 from bench.fields import is_adversarial_only
 from bench.registry import BACKBONES, BASELINES, DATASETS, THREATS, close_match
+from bench.suite import scalars
 from bench.suite.labels import Draft, component_label, flat_settings, variant_labels
 from bench.suite.params import ParamError, build_config, expand_layers, expand_params, is_axis
-from bench.suite.values import BaselineVariant, Component, DataParams, DataSetting, EvalSettings, Suite, TrainSettings
+from bench.suite.values import BaselineVariant, Component, DataParams, DataSetting, Suite, TrainSettings
 
 TOP_KEYS = ("name", "description", "seeds", "backbone", "datasets", "train", "eval", "baselines", "threats",
             "published", "references", "report")
@@ -33,7 +33,6 @@ BASELINE_KEYS = (*ENTRY_KEYS, "train", "backbone", "datasets")
 BACKBONE_KEYS = ("name", "params")
 DATA_KEYS = ("name", *(f.name for f in dataclasses.fields(DataParams)))
 DEFAULT_BACKBONE = "conv4"
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ADVERSARIAL_ONLY = tuple(f.name for f in dataclasses.fields(TrainSettings)
                          if is_adversarial_only(TrainSettings, f.name))
 
@@ -75,10 +74,10 @@ def parse_suite(raw: Any, path: Path, errors: list[ParamError]) -> Parsed | None
     errors.extend(_unknown(raw, TOP_KEYS, ""))
     errors.extend(ParamError(key, "missing; every suite names its datasets, baselines and threats")
                   for key in ("datasets", "baselines", "threats") if key not in raw)
-    name = _guard(errors, lambda: _suite_name(raw.get("name", path.stem)))
-    description = _guard(errors, lambda: _string(raw.get("description", ""), "description"))
-    seeds = _guard(errors, lambda: _seeds(raw.get("seeds", [0])))
-    evaluation = _guard(errors, lambda: _eval(raw.get("eval")))
+    name = _guard(errors, lambda: scalars.suite_name(raw.get("name", path.stem)))
+    description = _guard(errors, lambda: scalars.text(raw.get("description", ""), "description"))
+    seeds = _guard(errors, lambda: scalars.seeds(raw.get("seeds", [0])))
+    evaluation = _guard(errors, lambda: scalars.eval_settings(raw.get("eval")))
     shared = Shared(_guard(errors, lambda: _shared_backbone(raw.get("backbone"))) or {},
                     _guard(errors, lambda: _shared_train(raw.get("train"))) or {})
     datasets = _each(errors, raw.get("datasets"), "datasets", _data_entry)
@@ -153,42 +152,7 @@ def _report_section(raw: Any) -> str | None:
     for error in _unknown(section, REPORT_KEYS, "report"):
         raise error
     value = section.get("mce_reference")
-    return None if value is None else _string(value, "report.mce_reference")
-
-
-def _string(value: Any, path: str) -> str:
-    if not isinstance(value, str):
-        raise ParamError(path, f"expected a string, got {value!r:.80}")
-    return value
-
-
-MAX_NAME = 100  # a suite name becomes an MLflow experiment and a reports/ folder name
-
-
-def _suite_name(value: Any) -> str:
-    if not isinstance(value, str) or not NAME.match(value):
-        raise ParamError("name", f"{value!r:.80} is not a valid suite name (letters, digits, '-', '_', '.')")
-    if len(value) > MAX_NAME:
-        raise ParamError("name", f"the suite name is {len(value):,} characters long ({value[:40]!r}...); it names "
-                         f"an MLflow experiment and a reports/ folder. Allowed: at most {MAX_NAME} characters")
-    return value
-
-
-def _seeds(value: Any) -> tuple[int, ...]:
-    values = value if isinstance(value, list) else [value]
-    if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values):
-        raise ParamError("seeds", f"expected a non-negative integer or a list of them, got {value!r:.80}")
-    if len(set(values)) != len(values):
-        raise ParamError("seeds", f"duplicate seeds in {value!r:.80}")
-    return tuple(values)
-
-
-def _eval(raw: Any) -> EvalSettings:
-    for key in raw if isinstance(raw, dict) else ():
-        if is_axis(raw, EvalSettings, key):
-            raise ParamError(f"eval.{key}", "is not a grid axis: every baseline and threat is evaluated on the "
-                             "same fixed test episodes; give one value")
-    return build_config(EvalSettings, expand_params(raw, EvalSettings, "eval")[0], "eval")
+    return None if value is None else scalars.text(value, "report.mce_reference")
 
 
 def _shared_train(raw: Any) -> dict[str, Any]:
