@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -268,6 +269,10 @@ def test_a_failing_job_is_isolated_recorded_and_retried(workdir: Path, failing_r
     out, err = capsys.readouterr()
     assert status == 1
     assert "failing" in err and "TrainingDiverged" in err
+    (line,) = [line for line in out.splitlines() if line.startswith("FAILED") and "failing[mode=nan]" in line]
+    assert "[not trained]" in line and line.count("failing[mode=nan]") == 1, line  # no wrong tag, the name once
+    assert re.search(r"training: TrainingDiverged: .* \(bench/run/training\.py:\d+; traceback in run [0-9a-f]+, "
+                     r"traceback\.txt\)", line), line
     records = Tracker("sqlite:///mlflow.db", "sched", create=False).records()
     by_label = {(r.tags[LABEL], r.tags[THREAT_LABEL]): r for r in records}
     assert by_label[("protonet", "clean")].status == "FINISHED"  # the others still ran

@@ -10,9 +10,11 @@ and never stops the others; when a train job fails for good, its evaluations are
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.plan.fingerprint import train_fingerprint
@@ -44,6 +46,7 @@ class JobOutcome:
     pending: int = 0
     order: list[str] = field(default_factory=list)  # threat labels in suite order
     headline: tuple[str, float] | None = None  # a job not run: its recorded (threat label, accuracy)
+    train_failed: bool = False
 
 
 @dataclass
@@ -220,15 +223,17 @@ class Driver:
         self._maybe_summarise(outcome)
 
     def _failed(self, task: Task, failure: worker.Failure) -> None:
-        record_failure(self.tracker, self.plan.suite, task.job, failure.traceback, task.parent or None,
-                       task.attempt, self.times)
+        run_id = record_failure(self.tracker, self.plan.suite, task.job, failure.traceback, task.parent or None,
+                                task.attempt, self.times)
         if task.attempt <= self.retries:
             self.queue.append(Task(task.job, task.attempt + 1, task.checkpoint, task.parent))
             return
         train_key = task.job.key if isinstance(task.job, TrainJob) else task.job.train.key
         outcome = self.outcomes[train_key]
-        outcome.failed.append(f"{task.job.name}: {failure.error}")
+        what = "training" if isinstance(task.job, TrainJob) else task.job.threat.label
+        outcome.failed.append(failure_text(what, failure, run_id))
         if isinstance(task.job, TrainJob):
+            outcome.train_failed = True
             for ev in self.todo[train_key]:
                 record_failure(self.tracker, self.plan.suite, ev, f"training failed: {failure.error}")
             self.board.drop("eval", outcome.pending)
@@ -262,6 +267,24 @@ def summary(outcome: JobOutcome) -> str:
         return f"skip    {outcome.job.name} (already finished){shown}"
     cells = "  ".join(f"{k} {100 * m:.1f}±{100 * h:.1f}" for k, (m, h) in sorted(
         outcome.accuracies.items(), key=lambda item: outcome.order.index(item[0])))
-    trained = f"trained {outcome.seconds:.1f}s on {outcome.device}" if outcome.trained else "checkpoint reused"
+    trained = f"trained {outcome.seconds:.1f}s on {outcome.device}" if outcome.trained else \
+        "not trained" if outcome.train_failed else "checkpoint reused"
     failures = ("  failed: " + "; ".join(outcome.failed)) if outcome.failed else ""
     return f"{head:7} {outcome.job.name}  [{trained}]  {cells}{failures}"
+
+
+FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+def failure_text(what: str, failure: worker.Failure, run_id: str) -> str:
+    """``training: RuntimeError: boom (baselines/x.py:41; traceback in run 3f2a..., traceback.txt)``:
+    what failed, the exception, the innermost frame of the project's own code (else the last
+    frame) and where the whole traceback is stored."""
+    frames = FRAME.findall(failure.traceback)
+    own = [(path, line) for path, line in frames if "site-packages" not in path] or frames
+    where = ""
+    if own:
+        path, line = own[-1]
+        root = str(Path(__file__).resolve().parents[2]) + "/"
+        where = f"{path.removeprefix(root)}:{line}; "
+    return f"{what}: {failure.error} ({where}traceback in run {run_id}, traceback.txt)"

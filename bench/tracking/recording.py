@@ -106,10 +106,11 @@ def results_columns(plan: Plan) -> list[str]:
 
 
 def record_failure(tracker: Tracker, suite: Suite, job: TrainJob | EvalJob, error: str,
-                   parent: str | None = None, attempt: int = 1, times: Times = None) -> None:
-    """A FAILED run carrying the error (tag) and the traceback (artifact)."""
+                   parent: str | None = None, attempt: int = 1, times: Times = None) -> str:
+    """A FAILED run carrying the error (tag) and the traceback (artifact); returns its run id."""
     tags: dict[str, Any] = train_tags(suite, job) if isinstance(job, TrainJob) else eval_tags(suite, job)
     run_id = tracker.start(job.name, {**tags, ATTEMPT: str(attempt)}, parent=parent,
                            start_time=times[0] if times else None)
     tracker.log(run_id, params=job_params(job))
     tracker.end(run_id, "FAILED", error, end_time=times[1] if times else None)
+    return run_id
