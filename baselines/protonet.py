@@ -76,7 +76,14 @@ class ProtoNet(Baseline):
         return minimise(episode_mean([self.episode_loss(e) for e in episodes]), self.optimizer, self.schedule)
 
     def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor) -> TaskModel:
-        self.backbone.eval()
-        with torch.set_grad_enabled(support_x.requires_grad):
-            prototypes = class_means(self.backbone(support_x), support_y, self.n_way)
-        return PrototypeClassifier(self.backbone, prototypes)
+        return prototype_classifier(self.backbone, support_x, support_y, self.n_way)
+
+
+def prototype_classifier(backbone: nn.Module, support_x: torch.Tensor, support_y: torch.Tensor,
+                         way: int) -> PrototypeClassifier:
+    """The nearest-prototype task model of a support set ``(W * K, C, H, W)``, labels ``(W * K,)``;
+    the backbone evaluated in eval mode (running statistics where it keeps them)."""
+    backbone.eval()
+    with torch.set_grad_enabled(support_x.requires_grad):
+        prototypes = class_means(backbone(support_x), support_y, way)
+    return PrototypeClassifier(backbone, prototypes)

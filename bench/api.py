@@ -159,3 +159,57 @@ def load_trained(suite: str, label: str, setting: str | None = None, seed: int =
 
 
 __all__ = ["TrainedBaseline", "load_trained", "make_threat"]
+
+
+def benchmark(model: Any, suite: str, label: str, weights: str | None = None, head: str = "auto",
+              transductive: bool = False, tracking_uri: str | None = None, device: str = "auto",
+              workers: int | None = None, skip_gradient_threats: bool = False) -> list[Any]:
+    """Evaluate a model trained elsewhere on ``suite``'s fixed test episodes under every threat of
+    the suite, recorded so that `bench report SUITE` shows it as the row ``label`` beside the
+    suite's baselines (`bench.scheduler.model_eval`; the CLI twin is `bench eval-model`). Nothing is trained.
+
+    Args:
+        model: what builds the network, called with no arguments in every worker: a class or
+            function defined in an importable module (not ``__main__``), or its
+            ``"package.module:attribute"``. It returns an embedding (images ``(N, C, H, W)`` in
+            [0, 1] -> features ``(N, D)``) or a module with ``adapt(support_x, support_y)``
+            returning a task model (images -> logits ``(N, way)``).
+        weights: a ``torch.save(model.state_dict())`` file loaded into it (hashed: a changed
+            file makes the runs stale).
+        head: ``auto``, ``prototype``, ``linear`` or ``model`` (`baselines.pretrained`).
+        transductive: the model's output for an image depends on its batch (declared mode).
+        skip_gradient_threats: run the other threats when the model is not differentiable.
+
+    Returns:
+        One `bench.scheduler.JobOutcome` per data setting (accuracies per threat).
+
+    Raises:
+        BenchError: the model cannot be imported, built, loaded or run, its logits have the
+            wrong shape, or the label is one of the suite's baselines; nothing is recorded.
+    """
+    from bench.scheduler import RunOptions
+    from bench.scheduler.model_eval import ModelRun, run_model
+    from bench.suite.added import model_entry
+    from bench.user_code import existing_file
+
+    if weights is not None:
+        existing_file(weights, "weights")
+    entry = model_entry(factory_reference(model), label, weights, head, transductive)
+    request = ModelRun(suite, entry, (), skip_gradient_threats)
+    return list(run_model(request, tracking_uri, RunOptions(device=device, workers=workers)))
+
+
+def factory_reference(model: Any) -> str:
+    """``package.module:attribute`` for a reference string, class or module-level function."""
+    if isinstance(model, str):
+        return model
+    if isinstance(model, torch.nn.Module):
+        raise BenchError(f"benchmark() takes what builds the model, not a built {type(model).__name__}: pass its "
+                         f"class (or a function returning it) and save its weights with torch.save(model."
+                         f"state_dict(), PATH) for weights=PATH, so every worker process can rebuild it.")
+    module, name = getattr(model, "__module__", None), getattr(model, "__qualname__", "")
+    if not callable(model) or module is None or module == "__main__" or "<" in name:
+        raise BenchError(f"benchmark() needs a class or function defined at the top level of an importable module "
+                         f"(got {model!r:.80}): worker processes import it by name. Move it into a .py file "
+                         f"beside your suite (or in your package) and import it from there.")
+    return f"{module}:{name}"

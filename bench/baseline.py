@@ -62,6 +62,8 @@ class Baseline(ABC):
         counters: names of integer attributes that change during training (ADML's update
             count, which seeds its attacks); `state_dict` saves them, so a resumed job goes on
             exactly where it stopped. Tensors belong in modules, never in plain attributes.
+        trains: False for a baseline evaluated as given (``pretrained``): its train job runs no
+            meta-update and keeps the weights it was built with (a weights file's).
         stochastic: True when `adapt` draws random numbers (sampled weights, a head initialised
             afresh per task): two calls on one support set give different task models. The
             runner seeds each episode's draws; attacks then use expectation over
@@ -77,6 +79,7 @@ class Baseline(ABC):
     any_way: ClassVar[bool] = False
     counters: ClassVar[tuple[str, ...]] = ()
     stochastic: ClassVar[bool] = False
+    trains: ClassVar[bool] = True
 
     def __init__(self, config: Any, backbone: nn.Module, n_way: int, device: torch.device) -> None:
         self.config = config

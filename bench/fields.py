@@ -13,6 +13,8 @@ component, so a new hyperparameter never needs new validation code. Vocabulary (
 * ``adversarial``: read only by adversarial training (labels of natural variants ignore it).
 * ``identity``: False for a setting that cannot change a result (how often a resumable state is
   written): it stays out of job keys and labels.
+* ``code``: the value names Python code, ``package.module:attribute`` (a model factory): the
+  code fingerprint (`bench.plan.fingerprint`) hashes that module and the user code it imports.
 
 A number without bounds must still be finite and >= 0: every rate, radius, count and weight in
 the catalogue is, and NaN or infinity always means a typo (``1e999``) or a broken suite.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -65,6 +68,21 @@ def not_identity(default: Any, **meta: Any) -> Any:
     return dataclasses.field(default=default, metadata={**meta, "identity": False})
 
 
+def code_reference(default: str) -> Any:
+    """``package.module:attribute``: code outside the project that a job runs (a model factory);
+    ``""`` means unset (the Config refuses it where the reference is required)."""
+    return dataclasses.field(default=default, metadata={"code": True})
+
+
+CODE_REFERENCE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
+
+
+def code_fields(config: Any) -> list[str]:
+    """The values of the fields of ``config`` declared `code_reference` (empty ones left out)."""
+    return [getattr(config, f.name) for f in dataclasses.fields(config) if f.metadata.get("code")
+            and getattr(config, f.name)]
+
+
 def identity_fields(config: Any) -> dict[str, Any]:
     """``dataclasses.asdict(config)`` without the fields declared `not_identity`."""
     return {f.name: v for f in dataclasses.fields(config) if f.metadata.get("identity", True)
@@ -84,6 +102,9 @@ def check_value(value: Any, meta: Mapping[str, Any]) -> None:
 
     Conditional pixel quantities are checked by `check_point`, which knows the other fields.
     """
+    if meta.get("code") and value != "" and not (isinstance(value, str) and CODE_REFERENCE.match(value)):
+        raise FieldError(f"{value!r:.80} is not a code reference. Expected package.module:attribute (e.g. "
+                         f"mymodels.encoders:make_encoder), importable from the project folder or the environment")
     if meta.get("dataset") and value not in DATASETS:
         allowed = DATASETS.names()
         raise FieldError(f"unknown data set {value!r}. Allowed: {', '.join(allowed)}.{close_match(value, allowed)}")

@@ -294,6 +294,6 @@ def _is_baseline(cls: type) -> TypeGuard[type[Baseline]]:
 
 
 BASELINES: BaselineRegistry = BaselineRegistry()
-BACKBONES: Registry[BackboneClass] = Registry("backbone", ("bench.backbones",))
+BACKBONES: Registry[BackboneClass] = Registry("backbone", ("bench.backbones", "bench.model_backbone"))
 DATASETS: Registry[type[DataSource]] = Registry("data set", ("bench.data.sources",))
 THREATS: Registry[ThreatClass] = Registry("threat", ("bench.threats",))

@@ -162,24 +162,34 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def _execute(plan: Any, args: argparse.Namespace, resume: Any) -> int:
     """Run ``plan`` with the execution flags of ``run`` / ``eval``; exit code 1 if a job failed."""
-    from bench.scheduler import RunOptions, run_suite
+    from bench.scheduler import run_suite
     from bench.scheduler.progress import Progress
 
-    suite = plan.suite
+    outcomes = run_suite(plan.suite, args.tracking_uri, execution_options(args, resume),
+                         Progress(not args.no_progress), plan)
+    return 1 if report_outcomes(plan.suite.name, outcomes) else 0
+
+
+def execution_options(args: argparse.Namespace, resume: Any) -> Any:
+    """`bench.scheduler.RunOptions` from the execution flags; out-of-range counts refused."""
+    from bench.scheduler import RunOptions
 
     for flag in ("workers", "jobs_per_gpu", "threads_per_job", "retries"):
         value = getattr(args, flag)
         if value is not None and value < (0 if flag == "retries" else 1):
             raise BenchError(f"--{flag.replace('_', '-')} {value} is out of range; give a positive number.")
-    options = RunOptions(args.device, args.workers, args.jobs_per_gpu, args.memory_per_job,
-                         args.threads_per_job, args.retries, args.backend, args.address, resume)
-    outcomes = run_suite(suite, args.tracking_uri, options, Progress(not args.no_progress), plan)
+    return RunOptions(args.device, args.workers, args.jobs_per_gpu, args.memory_per_job,
+                      args.threads_per_job, args.retries, args.backend, args.address, resume)
+
+
+def report_outcomes(name: str, outcomes: list[Any]) -> list[Any]:
+    """Print the closing summary line and each failure; returns the failed outcomes."""
     failed = [o for o in outcomes if o.failed]
     trained = sum(o.trained for o in outcomes)
-    print(f"{suite.name}: {len(outcomes)} train jobs ({trained} trained now), {len(failed)} with failures")
+    print(f"{name}: {len(outcomes)} train jobs ({trained} trained now), {len(failed)} with failures")
     for outcome in failed:
         print(f"failed: {outcome.job.name}: " + "; ".join(outcome.failed), file=sys.stderr)
-    return 1 if failed else 0
+    return failed
 
 
 def _resume_options(args: argparse.Namespace, plan: Any) -> Any:

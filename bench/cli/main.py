@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from bench.cli.eval_model import add_eval_model_command
 from bench.errors import BenchError
 from bench.report import command as report_command
 
@@ -19,6 +20,8 @@ EXAMPLES = {
     "data": "example: bench data list\n         bench data prepare omniglot --root ~/data",
     "docs": "example: bench docs suite-format   (writes docs/suite-format.md)",
     "eval": "example: bench eval robust-glyphs --threat '{name: pgd, params: {eps: 16/255, steps: 50}}'",
+    "eval-model": "example: bench eval-model smoke --model mymodels:make_encoder --weights enc.pt --label mine\n"
+                  "         bench report smoke",
 }
 
 
@@ -63,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_command(commands)
     _add_eval_command(commands)
+    add_eval_model_command(commands, _add_execution_options, _command)
     _add_validate_command(commands)
     _add_list_command(commands)
     _add_data_command(commands)
@@ -173,12 +177,13 @@ def _add_docs_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from bench.cli import commands
+    from bench.cli import commands, eval_model
 
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": commands.run, "validate": commands.validate, "list": commands.listing,
         "report": report_command.report, "data": commands.data,
         "new-baseline": commands.new_baseline, "docs": commands.docs, "eval": commands.evaluate,
+        "eval-model": eval_model.eval_model,
     }
     from bench.project import reset_project, set_project
 

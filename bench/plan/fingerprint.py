@@ -18,10 +18,17 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import importlib.util
 import inspect
+import site
+import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bench import user_code
+from bench.fields import code_fields
 
 if TYPE_CHECKING:
     from bench.plan.jobs import EvalJob, TrainJob
@@ -57,30 +64,52 @@ def changed_files(recorded: str, current: Fingerprint) -> list[str]:
 
 
 @functools.cache
-def for_classes(classes: tuple[type, ...]) -> Fingerprint:
-    """The fingerprint of the worker entry point and the modules defining ``classes``
-    (cached: a plan of 10,000 jobs has a few dozen distinct class sets)."""
-    roots = {_module_file(ENTRY), *(Path(inspect.getfile(cls)).resolve() for cls in classes)}
-    files = sorted({path for root in roots if root is not None for path in _closure(root)}, key=_display)
-    hashes = tuple((_display(path), _file_hash(path)) for path in files)
+def for_classes(classes: tuple[type, ...], code: tuple[str, ...] = (), files: tuple[str, ...] = ()) -> Fingerprint:
+    """The fingerprint of the worker entry point and the modules defining ``classes``, the
+    modules that ``code`` references name (``package.module:attribute``, a researcher's model
+    factory, with the user code it imports) and the bytes of ``files`` (weights files, as the
+    suite names them). Cached: a plan of 10,000 jobs has a few dozen distinct sets."""
+    for reference in code:  # user packages are displayed relative to their folder: register it first
+        _user_root(reference.split(".")[0].split(":")[0])
+    roots = {_module_file(ENTRY), *(Path(inspect.getfile(cls)).resolve() for cls in classes),
+             *(user_code.module_file(reference) for reference in code)}
+    modules = sorted({path for root in roots if root is not None for path in _closure(root)}, key=_display)
+    hashes = tuple((_display(path), _file_hash(path)) for path in modules)
+    hashes += tuple((f"file {name}", _data_hash(name)) for name in files)
     return Fingerprint(hashlib.sha256(repr(hashes).encode()).hexdigest()[:16], hashes)
+
+
+def _data_hash(name: str) -> str:
+    """12 hex digits of a named file's SHA-256 ("missing" when it is gone: the run then differs)."""
+    path = user_code.resolve_file(name)
+    return user_code.file_sha256(path)[:12] if path.is_file() else "missing"
 
 
 def clear_cache() -> None:
     """Forget file hashes and import graphs (call when the code on disk may have changed)."""
-    for cached in (_file_hash, _imports, _closure, for_classes):
+    for cached in (_file_hash, _imports, _closure, for_classes, _user_root):
         cached.cache_clear()
 
 
 def _display(path: Path) -> str:
-    """Repository-relative for project files (stable across clones), absolute otherwise."""
-    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+    """Relative to the repository or to the folder a user package sits in (stable across
+    clones and machines), absolute otherwise."""
+    base = _base_of(path)
+    return path.relative_to(base).as_posix() if base is not None else str(path)
+
+
+def _base_of(path: Path) -> Path | None:
+    """The folder ``path``'s module name is relative to: the repository, or a user package's parent."""
+    if path.is_relative_to(ROOT):
+        return ROOT
+    return next((root for root in _USER_ROOTS.values() if root is not None and path.is_relative_to(root)), None)
 
 
 def _module_name(path: Path) -> str:
-    if not path.is_relative_to(ROOT):
+    base = _base_of(path)
+    if base is None:
         return ""
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    parts = list(path.relative_to(base).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -104,14 +133,56 @@ def _closure(root: Path) -> frozenset[Path]:
 
 
 def _module_file(module: str) -> Path | None:
-    """The file of a project module (``bench.*``, ``baselines.*``), or None for anything else."""
-    if module.split(".")[0] not in PACKAGES:
+    """The file of a project module (``bench.*``, ``baselines.*``) or of user code (`_user_root`),
+    or None for anything else (the standard library, installed packages)."""
+    top = module.split(".")[0]
+    root = ROOT if top in PACKAGES else _user_root(top)
+    if root is None:
         return None
-    base = ROOT.joinpath(*module.split("."))
+    base = root.joinpath(*module.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
             return candidate
     return None
+
+
+_USER_ROOTS: dict[str, Path | None] = {}
+UNHASHED: set[str] = set()  # user modules without Python source (compiled): named once per run
+
+
+@functools.cache
+def _user_root(top: str) -> Path | None:
+    """The folder holding user package (or module) ``top``: code that is neither the standard
+    library nor installed into the environment (a researcher's models beside the suite, an
+    editable install). Found without importing it."""
+    if top in sys.stdlib_module_names or top in sys.builtin_module_names:
+        return None
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        spec = None
+    found = _spec_folder(spec) if spec is not None else None
+    if found is None and spec is not None and spec.origin not in (None, "built-in", "frozen") \
+            and not _installed(Path(spec.origin)):
+        UNHASHED.add(top)
+    _USER_ROOTS[top] = found
+    return found
+
+
+def _spec_folder(spec: importlib.machinery.ModuleSpec) -> Path | None:
+    locations = list(spec.submodule_search_locations or [])
+    source = Path(locations[0]) / "__init__.py" if locations else Path(spec.origin or "")
+    if not source.is_file() or source.suffix != ".py" or _installed(source.resolve()):
+        return None
+    return source.resolve().parent.parent if locations else source.resolve().parent
+
+
+def _installed(path: Path) -> bool:
+    """Whether ``path`` lies in the Python installation (standard library or site-packages)."""
+    names = ("stdlib", "platstdlib", "purelib", "platlib")
+    folders = {Path(p).resolve() for p in (*(sysconfig.get_paths().get(n) for n in names), *site.getsitepackages(),
+                                           site.getusersitepackages()) if p}
+    return any(path.is_relative_to(folder) for folder in folders)
 
 
 @functools.cache
@@ -160,15 +231,24 @@ def _is_docstring(node: ast.stmt) -> bool:
 
 
 def train_fingerprint(job: TrainJob) -> Fingerprint:
-    """The code a train job runs: worker, baseline, backbone, data source, training attack."""
-    return for_classes(_train_classes(job))
+    """The code a train job runs: worker, baseline, backbone, data source, training attack, and
+    the researcher's code and weights files its configuration names (`user_inputs`)."""
+    return for_classes(_train_classes(job), *user_inputs(job))
 
 
 def eval_fingerprint(job: EvalJob) -> Fingerprint:
     """The code an evaluation runs: its train job's code plus the threat's module."""
     from bench.registry import THREATS
 
-    return for_classes((*_train_classes(job.train), THREATS.get(job.threat.name)))
+    return for_classes((*_train_classes(job.train), THREATS.get(job.threat.name)), *user_inputs(job.train))
+
+
+def user_inputs(job: TrainJob) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The code references (`bench.fields.code_reference` fields of the baseline's and the
+    backbone's configs) and the weights files (``backbone.weights``) of a train job."""
+    variant = job.variant
+    code = tuple(code_fields(variant.baseline.config) + code_fields(variant.backbone.config))
+    return code, (variant.backbone.weights,) if variant.backbone.weights else ()
 
 
 def _train_classes(job: TrainJob) -> tuple[type, ...]:

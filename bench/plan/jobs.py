@@ -67,7 +67,10 @@ class Plan:
 
 
 def component_identity(component: Component) -> dict[str, Any]:
-    return {"name": component.name, "config": component.resolved()}
+    """Name and resolved config; a backbone's weights file only when it has one (keys of the
+    components without one are as they always were)."""
+    identity = {"name": component.name, "config": component.resolved()}
+    return identity | {"weights": component.weights} if component.weights else identity
 
 
 # Resolved into the training data setting (`training_setting`), so that ``train.way: 5`` on a

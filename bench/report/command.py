@@ -103,6 +103,8 @@ def checkpoint_text(tags: dict[str, str], params: dict[str, str]) -> str:
     # here, not at the top: the CLI imports this module at every start, bench.tracking imports mlflow
     from bench.tracking.records import SELECTED_STEP, SELECTION, STOPPED_EARLY
 
+    if tags[SELECTION] == "none":  # `bench.run.runner.UNTRAINED`: evaluated as given
+        return "not trained (weights as given)"
     text = f"{tags[SELECTION]}@{tags.get(SELECTED_STEP, '?')}"
     steps = params.get("train.steps", "?")
     if tags.get(STOPPED_EARLY):
@@ -127,13 +129,18 @@ def _one(name: str, args: argparse.Namespace, filters: Filters, options: Options
     from bench.report.leaderboard import build_report, write_report
     from bench.tracking import Tracker, resolve_uri, store_exists
 
-    suite = load_suite(name, tuple(getattr(args, "overrides", None) or ()))
+    overrides = tuple(getattr(args, "overrides", None) or ())
+    suite = load_suite(name, overrides)
     selection = Selection.from_text(None, getattr(args, "seeds", None), getattr(args, "threats", None),
                                     getattr(args, "datasets", None))
-    planned_jobs(suite, filters, selection)  # a bad filter is refused before the store is read
-    if not store_exists(resolve_uri(args.tracking_uri)):
+    exists = store_exists(resolve_uri(args.tracking_uri))
+    tracker = Tracker(args.tracking_uri, suite.name, create=False) if exists else None
+    added = tracker.added_entries() if tracker is not None else ()
+    if added:  # models evaluated with `bench eval-model`: rows beside the suite's own
+        suite = load_suite(name, overrides, added)
+    planned_jobs(suite, filters, selection)  # a bad filter is refused before the records are read
+    if tracker is None:
         return None
-    tracker = Tracker(args.tracking_uri, suite.name, create=False)
     records = gather(tracker)
     if not records:
         return None

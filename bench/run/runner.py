@@ -26,6 +26,7 @@ from bench.data.episodes import Episode, EpisodeSet, fixed_episodes
 from bench.data.transform import match_format
 from bench.environment import device_name
 from bench.errors import BenchError
+from bench.model_backbone import load_weights
 from bench.plan.jobs import EvalJob, TrainJob, component_identity, episode_seed, setting_identity, stable_key
 from bench.registry import BASELINES, DATASETS, THREATS
 from bench.run.evaluate import evaluate_queries, threat_seeds
@@ -35,6 +36,8 @@ from bench.seeding import derive_seed, torch_rng
 from bench.suite.load import Suite
 from bench.threats.attacks import training_attack
 from bench.threats.base import target_dataset
+
+UNTRAINED = "none"  # `TrainResult.selection` of a baseline that does not train (`Baseline.trains`)
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ def build_baseline(job: TrainJob, dataset: ImageDataset, device: torch.device, w
     with torch_rng(job.seed_for("init"), device):
         backbone = build_backbone(backbone_spec.name, backbone_spec.resolved(), dataset.channels,
                                   dataset.image_size)
+        if backbone_spec.weights:
+            load_weights(backbone, backbone_spec.weights)
         return cls(job.variant.baseline.config, backbone, way or job.data.way, device)
 
 
@@ -123,6 +128,9 @@ def execute_train(job: TrainJob, device: str, on_step: Callable[[int, int], None
     dataset = load_dataset(job.data.name, job.data.image_size, device)
     start = time.perf_counter()
     baseline = build_baseline(job, dataset, torch.device(device))
+    if not type(baseline).trains:  # evaluated as given: its checkpoint is the weights it was built with
+        return TrainResult(job.key, [], checkpoint_bytes(baseline, job), time.perf_counter() - start,
+                           device_name(torch.device(device)), dataset.content_hash, selection=UNTRAINED)
     trainer = Trainer(baseline, job, dataset, training_attack_for(job), resume, on_step, should_stop,
                       lambda way: build_baseline(job, dataset, torch.device(device), way))
     done = trainer.run()

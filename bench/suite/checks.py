@@ -17,7 +17,8 @@ import torch
 
 from bench.backbones import build_backbone
 from bench.errors import BenchError
-from bench.registry import BASELINES, DATASETS, THREATS, close_match
+from bench.fields import code_fields
+from bench.registry import BACKBONES, BASELINES, DATASETS, THREATS, close_match
 from bench.suite.labels import Draft, duplicate_labels
 from bench.suite.params import ParamError
 from bench.suite.parse import Located, Parsed
@@ -25,6 +26,7 @@ from bench.suite.published import parse_published, parse_references
 from bench.suite.values import DataSetting, Suite, training_setting
 from bench.suite.within import check_grouping, check_within
 from bench.threats.base import ThreatKind, target_dataset
+from bench.user_code import load_reference
 
 # The one resizable data set (glyphs) is held as a single uint8 tensor of 42,780 images:
 # 2.8 GB at 256 px, on the device it is used on. Larger sizes are a typo, not an experiment.
@@ -50,7 +52,8 @@ def _duplicates(parsed: Parsed) -> list[ParamError]:
     """Identical entries (the same job twice), then equal labels of different entries."""
     def variant_identity(d: Draft) -> Any:
         v = d.variant
-        return v.baseline.name, v.baseline.config, v.backbone.name, v.backbone.config, v.train, v.datasets
+        return (v.baseline.name, v.baseline.config, v.backbone.name, v.backbone.config, v.backbone.weights, v.train,
+                v.datasets)
 
     sections = [
         ("baselines", [(variant_identity(d), d.variant.baseline.label, d.where) for d in parsed.drafts]),
@@ -179,6 +182,8 @@ def _image_size(draft: Draft, data: Located) -> list[ParamError]:
     d, backbone = data.item, draft.variant.backbone
     if d.image_size > MAX_IMAGE_SIZE:
         return []  # already refused by `_data_shape`
+    if getattr(BACKBONES.get(backbone.name), "user_code", False):
+        return _user_code(draft)  # run on real images by `bench.scheduler.model_eval.preflight`
     args = (backbone.name, backbone.config, DATASETS.get(d.name).channels, d.image_size)
     try:
         hash(backbone.config)
@@ -189,6 +194,17 @@ def _image_size(draft: Draft, data: Located) -> list[ParamError]:
         return []
     return [ParamError(f"{data.path}.image_size", f"{d.image_size} px images do not fit the {backbone.name} backbone "
                        f"of {draft.where} ({problem}). Allowed: larger images (each 2x2 pooling halves the side)")]
+
+
+def _user_code(draft: Draft) -> list[ParamError]:
+    """The code references of a backbone's config must import (nothing is built here)."""
+    errors = []
+    for reference in code_fields(draft.variant.backbone.config):
+        try:
+            load_reference(reference)
+        except BenchError as exc:
+            errors.append(ParamError(f"{draft.path}.backbone.params", str(exc)))
+    return errors
 
 
 @functools.lru_cache(maxsize=256)

@@ -26,7 +26,8 @@ TOP_LEVEL = [
     ("description", "string", "\"\"", "one line shown in reports and as the MLflow experiment's description"),
     ("seeds", "list of integers", "[0]", "training seeds; every job's seeds derive from its identity and this seed"),
     ("datasets", "list of entries", "required", "data settings (below); each is a grid point, lists are axes"),
-    ("backbone", "name or {name, params}", "conv4", "the suite-wide backbone (below); lists are grid axes"),
+    ("backbone", "name or {name, params, weights}", "conv4", "the suite-wide backbone (below); lists are grid "
+     "axes; `weights`: a torch.save(state_dict) file loaded into it (docs/outside-models.md)"),
     ("train", "mapping", "(defaults below)", "the suite-wide training budget (below); lists are grid axes"),
     ("eval", "mapping", "(defaults below)", "the fixed test episodes, shared by every baseline and threat; "
      "no lists"),

@@ -16,6 +16,7 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.project import REPO_ROOT, project_folder
 from bench.registry import DATASETS, close_match
+from bench.suite.added import with_added
 from bench.suite.checks import check_suite
 from bench.suite.overrides import apply_overrides
 from bench.suite.params import ParamError
@@ -73,11 +74,12 @@ def known_suites() -> list[str]:
     return sorted({p.stem for folder in _suite_folders() for p in folder.glob("*.yaml")})
 
 
-def load_suite(name_or_path: str, overrides: tuple[str, ...] = ()) -> Suite:
-    """Read, parse and validate a suite (after the ``--set`` ``overrides``, `bench.suite.overrides`);
-    raise one `BenchError` listing every problem."""
+def load_suite(name_or_path: str, overrides: tuple[str, ...] = (), added: tuple[dict, ...] = ()) -> Suite:
+    """Read, parse and validate a suite (after the ``--set`` ``overrides``, `bench.suite.overrides`,
+    and with the ``added`` baselines entries, `bench.suite.added`); raise one `BenchError`
+    listing every problem."""
     path = suite_path(name_or_path)
-    raw = apply_overrides(read_suite_yaml(path), overrides)
+    raw = with_added(apply_overrides(read_suite_yaml(path), overrides), added)
     errors: list[ParamError] = []
     try:
         parsed = parse_suite(raw, path, errors)
@@ -91,7 +93,8 @@ def load_suite(name_or_path: str, overrides: tuple[str, ...] = ()) -> Suite:
         given = f" with --set {', '.join(overrides)}" if overrides else ""
         raise BenchError(f"{path}{given}: invalid suite ({len(errors)} problem{'s' * (len(errors) != 1)}):\n"
                          f"{lines}\nFix the suite and run `bench validate {path}` again.")
-    return dataclasses.replace(parsed.suite, overrides=tuple(overrides))
+    return dataclasses.replace(parsed.suite, overrides=tuple(overrides),
+                               added=tuple(str(entry.get("label", "")) for entry in added))
 
 
 def data_needed(suite: Suite) -> list[tuple[str, int]]:

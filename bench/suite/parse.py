@@ -30,7 +30,7 @@ TOP_KEYS = ("name", "description", "seeds", "backbone", "datasets", "train", "ev
 REPORT_KEYS = ("mce_reference",)
 ENTRY_KEYS = ("name", "params", "label")
 BASELINE_KEYS = (*ENTRY_KEYS, "train", "backbone", "datasets")
-BACKBONE_KEYS = ("name", "params")
+BACKBONE_KEYS = ("name", "params", "weights")
 DATA_KEYS = ("name", *(f.name for f in dataclasses.fields(DataParams)))
 DEFAULT_BACKBONE = "conv4"
 ADVERSARIAL_ONLY = tuple(f.name for f in dataclasses.fields(TrainSettings)
@@ -236,9 +236,18 @@ def _backbones(item: dict[str, Any], path: str, cls: Any, shared: dict[str, Any]
               (own, f"{path}.backbone.params")]
     entry = frozenset({"backbone"} if "name" in spec else set()) | {f"backbone.{k}" for k in own}
     axes = frozenset(f"backbone.{k}" for k in inherited if is_axis(inherited, config_cls, k))
+    weights = _weights(spec.get("weights", shared.get("weights") if name == shared_name else None), path)
     return [_Backbone(Component(name, tuple(sorted(p.items())), build_config(config_cls, p, f"{path}.backbone.params"),
-                                name), entry, axes)
+                                name, weights), entry | ({"backbone.weights"} if weights else set()), axes)
             for p in expand_layers(layers, config_cls)]
+
+
+def _weights(value: Any, path: str) -> str | None:
+    """``backbone.weights``: a file path (checked for existence before a run, not here: a report
+    plans the jobs of a weights file that has since moved)."""
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ParamError(f"{path}.backbone.weights", f"expected the path of a weights file, got {value!r:.80}")
+    return value.strip() if value else None
 
 
 def _patterns(value: Any, path: str) -> tuple[str, ...]:
@@ -278,4 +287,5 @@ def _settings(variant: BaselineVariant) -> dict[str, str]:
     """The flat label settings of a variant; adversarial-training keys only when it is on."""
     skip = ADVERSARIAL_ONLY if variant.train.adversarial == "none" else ()
     return {**flat_settings(variant.baseline.config), **flat_settings(variant.train, "train.", skip),
-            "backbone": variant.backbone.name, **flat_settings(variant.backbone.config, "backbone.")}
+            "backbone": variant.backbone.name, **flat_settings(variant.backbone.config, "backbone."),
+            **({"backbone.weights": variant.backbone.weights} if variant.backbone.weights else {})}

@@ -22,12 +22,16 @@ class Component:
     Attributes:
         name: registry key. given: the parameters the suite set (sorted key/value pairs).
         config: the full Config instance (defaults filled in). label: display name.
+        weights: backbones only: a weights file (``torch.save(module.state_dict())``) loaded
+            into the freshly built backbone, as the suite names it (`bench.user_code.resolve_file`);
+            its bytes are hashed into the code fingerprint.
     """
 
     name: str
     given: tuple[tuple[str, Any], ...]
     config: Any
     label: str
+    weights: str | None = None
 
     def resolved(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)
@@ -172,6 +176,7 @@ class Suite:
     overrides: tuple[str, ...] = ()
     references: dict[str, Any] = field(default_factory=dict)  # published results of methods not run here
     mce_reference: str | None = None  # ``report.mce_reference``: the relative mCE's reference baseline
+    added: tuple[str, ...] = ()  # labels of baselines added from outside the file (`bench.suite.added`)
 
 
 def training_setting(variant: BaselineVariant, data: DataSetting) -> DataSetting:

@@ -34,6 +34,7 @@ from bench.tracking.store import open_client, resolve_uri, retried, sqlite_path
 for _name in ("mlflow", "alembic"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
+ADDED_TAG = "bench.added."  # + label: a model added with `bench eval-model` (JSON of its entry)
 NOTE = "mlflow.note.content"  # the experiment description the MLflow UI shows
 # A view of the runs table stored on the experiment, as the UI's "Share" button stores one: the
 # UI reads ``mlflow.sharedViewState.<key>`` when the runs URL carries ``viewStateShareKey=<key>``.
@@ -89,6 +90,19 @@ class Tracker:
         columns = [f"metrics.`{name}`" for name in dict.fromkeys(metrics)]
         state = json.dumps({"selectedColumns": ["attributes.`Duration`", *columns], "runsExpanded": {}})
         self.client.set_experiment_tag(self.experiment_id, SHARED_VIEW_TAG + RESULTS_VIEW, state)
+
+    @retried
+    def add_entry(self, label: str, entry: dict[str, Any]) -> None:
+        """Store a baselines entry added to the suite from outside its file (`bench.suite.added`)."""
+        assert self.client is not None and self.experiment_id is not None, "writing needs create=True"
+        self.client.set_experiment_tag(self.experiment_id, ADDED_TAG + label, json.dumps(entry, sort_keys=True))
+
+    def added_entries(self) -> tuple[dict[str, Any], ...]:
+        """The baselines entries added to this suite (`add_entry`), in label order."""
+        if self.client is None or self.experiment_id is None:
+            return ()
+        tags = self.client.get_experiment(self.experiment_id).tags
+        return tuple(json.loads(tags[name]) for name in sorted(tags) if name.startswith(ADDED_TAG))
 
     def results_url(self) -> str:
         """The runs page with the results view: on this server, or on `mlflow ui` for a local store."""

@@ -1,0 +1,138 @@
+"""Evaluate a model trained elsewhere on a suite's fixed test episodes and threats (issue 26).
+
+The model becomes one added ``baselines:`` entry (`bench.suite.added`) and runs through the
+same planner, scheduler, recorder and report as the suite's own baselines: the same test
+episodes (same episode-set hash), the same attack seeds, paired tests against every row.
+Before anything is recorded, `preflight` builds the model on one test episode and refuses
+what cannot be evaluated, naming the problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from bench.errors import BenchError
+from bench.plan.jobs import Plan, TrainJob, make_plan
+from bench.plan.selection import Selection, select
+from bench.registry import THREATS
+from bench.suite.added import check_label
+from bench.suite.load import Component, Suite, load_suite
+from bench.threats.base import EoTConfig
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """What to evaluate: suite, the model's entry, and the options of the run."""
+
+    suite: str
+    entry: dict[str, Any]
+    overrides: tuple[str, ...] = ()
+    skip_gradient_threats: bool = False
+
+
+def model_plan(request: ModelRun, stored: tuple[dict[str, Any], ...] = ()) -> Plan:
+    """The plan of the model's jobs alone: the suite with the entry added (and the entries added
+    before, whose labels it may not take), restricted to the model's label; checked first."""
+    label = request.entry["label"]
+    own = load_suite(request.suite, request.overrides)
+    check_label([v.baseline.label for v in own.baselines], label)
+    others = tuple(e for e in stored if e.get("label") != label)
+    suite = load_suite(request.suite, request.overrides, (*others, request.entry))
+    blocked = preflight(suite, label)
+    if blocked and not request.skip_gradient_threats:
+        raise BenchError(f"{label}: the model's logits are not differentiable in its input images, so "
+                         f"{', '.join(t.label for t in blocked)} cannot run (they need gradients). Make the "
+                         f"forward pass differentiable, or pass --skip-gradient-threats to run the other "
+                         f"threats only.")
+    if blocked:
+        suite = dataclasses.replace(suite, threats=tuple(t for t in suite.threats if t not in blocked))
+    return select(make_plan(suite), Selection.from_text(label, None, None, None))
+
+
+def gradient_threats(threats: tuple[Component, ...]) -> list[Component]:
+    """The threats that differentiate the task model (attacks other than gradient-free ones)."""
+    return [t for t in threats if isinstance(t.config, EoTConfig) and not THREATS.get(t.name).gradient_free]
+
+
+def preflight(suite: Suite, label: str) -> list[Component]:
+    """Build the model as a worker would and classify one test episode; raise `BenchError`
+    for a model that cannot be built, loaded or run, or gives logits of the wrong shape.
+    Returns the gradient threats it cannot face (logits not differentiable in the images)."""
+    from bench.data.episodes import fixed_episodes
+    from bench.run.runner import load_dataset
+
+    job = next(j for j in make_plan(suite).train_jobs if j.variant.baseline.label == label)
+    setting = next(d for d in suite.datasets if job.variant.runs_on(d))
+    dataset = load_dataset(setting.name, setting.image_size, "cpu")
+    reference = job.variant.backbone.config.factory
+    baseline = _built(job, dataset, setting.way, reference)
+    episode = fixed_episodes(dataset, suite.eval.split, setting.way, setting.shot, setting.query, 1, 0)[0]
+    images = episode.query_x.clone().requires_grad_(True)
+    if getattr(baseline, "own_adapt", None) is None:
+        _check_features(baseline.backbone, episode.support_x, label, reference)
+    try:
+        logits = baseline.adapt(episode.support_x, episode.support_y)(images)
+    except Exception as exc:  # noqa: BLE001 - the researcher's code: any failure is reported as such
+        raise BenchError(f"{label}: classifying a {setting.label} test episode with {reference} raised "
+                         f"{type(exc).__name__}: {exc}") from exc
+    expected = (images.shape[0], setting.way)
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != expected:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise BenchError(f"{label}: on a {setting.label} episode the task model returned {shape}; expected logits "
+                         f"of shape {expected} (queries x way). An embedding must return (N, D) features; a "
+                         f"model's own adapt() must return a module giving (N, way) logits.")
+    return [] if _differentiable(logits, images) else gradient_threats(suite.threats)
+
+
+def _check_features(backbone: torch.nn.Module, images: torch.Tensor, label: str, reference: str) -> None:
+    """An embedding must map ``(N, C, H, W)`` to ``(N, D)``."""
+    with torch.no_grad():
+        try:
+            features = backbone.eval()(images)
+        except Exception as exc:  # noqa: BLE001 - the researcher's code
+            raise BenchError(f"{label}: {reference}'s forward on test images {tuple(images.shape)} raised "
+                             f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(features, torch.Tensor) or features.dim() != 2 or features.shape[0] != images.shape[0]:
+        shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
+        raise BenchError(f"{label}: {reference} maps images {tuple(images.shape)} to {shape}; an embedding must "
+                         f"return features (N, D) (flatten them), or give the module an adapt(support_x, "
+                         f"support_y) that returns a task model.")
+
+
+def _built(job: TrainJob, dataset: Any, way: int, reference: str) -> Any:
+    from bench.run.runner import build_baseline
+
+    try:
+        return build_baseline(job, dataset, torch.device("cpu"), way)
+    except BenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the factory is the researcher's code
+        raise BenchError(f"building the model with {reference}() raised {type(exc).__name__}: {exc}") from exc
+
+
+def _differentiable(logits: torch.Tensor, images: torch.Tensor) -> bool:
+    if not logits.requires_grad:
+        return False
+    (grad,) = torch.autograd.grad(logits.logsumexp(-1).sum() - logits[:, 0].sum(), images, allow_unused=True)
+    return grad is not None and bool(torch.isfinite(grad).all()) and bool(grad.abs().sum() > 0)
+
+
+def run_model(request: ModelRun, tracking_uri: str | None, options: Any, dry_run: bool = False) -> Any:
+    """Check, then evaluate the model of ``request`` (``options``: `bench.scheduler.RunOptions`);
+    returns the plan (``dry_run``) or the `bench.scheduler.JobOutcome` list. The entry is stored
+    with the suite's runs before the first job starts, so an interrupted run still reports."""
+    from bench.scheduler import run_suite
+    from bench.tracking import Tracker, resolve_uri, store_exists
+
+    name = load_suite(request.suite, request.overrides).name
+    stored = Tracker(tracking_uri, name, create=False).added_entries() if store_exists(resolve_uri(tracking_uri)) \
+        else ()
+    plan = model_plan(request, stored)
+    if dry_run:
+        return plan
+    Tracker(tracking_uri, name, description=plan.suite.description).add_entry(request.entry["label"], request.entry)
+    return run_suite(plan.suite, tracking_uri, options, plan=plan)

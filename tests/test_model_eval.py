@@ -1,0 +1,218 @@
+"""Evaluating models trained elsewhere (issue 26): `bench eval-model`, `bench.api.benchmark`,
+pretrained backbones from weights files, the identity of user code and weights, bad input."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.api import benchmark, load_trained
+from bench.cli.main import main
+from bench.errors import BenchError
+from bench.plan import fingerprint
+from bench.tracking import Tracker
+from bench.tracking.records import LABEL, THREAT_LABEL
+
+SUITE = """\
+name: outside
+description: outside models beside a trained ProtoNet
+seeds: [0]
+datasets:
+  - {name: glyphs, image_size: 28, way: 5, shot: 1, query: 5}
+train: {steps: 15, meta_batch: 1}
+eval: {episodes: 8}
+baselines:
+  - name: protonet
+    backbone: {name: conv4, params: {hidden: 16}}
+threats:
+  - clean
+  - name: pgd
+    params: {eps: 8/255, alpha: 2/255, steps: 2}
+  - name: gaussian_noise
+    params: {severity: 3}
+"""
+
+MODELS = """\
+from torch import nn
+
+from bench.backbones import Conv4, Conv4Config
+
+
+def conv4():
+    return Conv4(Conv4Config(hidden=16), 1, 28)
+
+
+class Boom(nn.Module):
+    def __init__(self):
+        super().__init__()
+        raise RuntimeError("needs a GPU")
+
+
+class Images(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(nn.init.ones_(nn.Parameter(__import__('torch').empty(1))))
+
+    def forward(self, x):
+        return x[:, 0] * self.scale
+
+
+class Detached(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x).detach().flatten(1)
+
+
+def number():
+    return 3
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, glyphs: object) -> Path:
+    """A researcher's folder: a suite, a models module, a store with ProtoNet trained (once)."""
+    folder = tmp_path_factory.mktemp("outside")
+    (folder / "suites").mkdir()
+    (folder / "suites" / "outside.yaml").write_text(SUITE)
+    (folder / "models_here.py").write_text(MODELS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        assert main(["run", "outside", "--workers", "1", "--no-progress"]) == 0
+    return folder
+
+
+@pytest.fixture
+def project(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the trained folder to work in (its artifacts stay in the original's mlruns/)."""
+    folder = tmp_path / "project"
+    shutil.copytree(trained, folder)
+    monkeypatch.chdir(folder)
+    monkeypatch.delitem(sys.modules, "models_here", raising=False)  # imported from another copy
+    fingerprint.clear_cache()
+    return folder
+
+
+def per_episode(label: str) -> dict[str, list[float]]:
+    records = Tracker(None, "outside", create=False).records()
+    return {r.tags[THREAT_LABEL]: r.per_episode for r in records if r.tags.get(LABEL) == label}
+
+
+def export_backbone(path: Path) -> Path:
+    trained = load_trained("outside", "protonet")
+    torch.save(trained.baseline.backbone.state_dict(), path)
+    return path
+
+
+def test_outside_model_equals_the_trained_baseline_on_every_threat(project: Path) -> None:
+    weights = export_backbone(project / "protonet-backbone.pt")
+    assert main(["eval-model", "outside", "--model", "models_here:conv4", "--weights", str(weights),
+                 "--label", "exported", "--head", "prototype", "--workers", "1", "--no-progress"]) == 0
+    benchmark("models_here:conv4", "outside", label="via-api", weights=str(weights), workers=1)  # head auto
+    reference = per_episode("protonet")
+    assert len(reference) == 3
+    assert per_episode("exported") == reference
+    assert per_episode("via-api") == reference
+
+
+def test_pretrained_backbone_as_a_suite_entry_and_report_rows(project: Path) -> None:
+    export_backbone(project / "w.pt")
+    suite = project / "suites" / "outside.yaml"
+    suite.write_text(SUITE.replace("threats:", textwrap.dedent("""\
+          - name: pretrained
+            label: frozen-linear
+            params: {head: linear}
+            backbone: {name: conv4, params: {hidden: 16}, weights: w.pt}
+        threats:""")))
+    assert main(["run", "outside", "--workers", "1", "--no-progress"]) == 0
+    assert len(per_episode("frozen-linear")) == 3
+    assert main(["eval-model", "outside", "--model", "models_here:conv4", "--weights", "w.pt", "--label", "mine",
+                 "--workers", "1", "--no-progress"]) == 0
+    assert main(["report", "outside", "--format", "md"]) == 0
+    text = (project / "reports" / "outside" / "leaderboard.md").read_text()
+    rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")]
+    assert {"ProtoNet", "frozen-linear", "mine"} <= set(rows)
+    assert "added with `bench eval-model`" in text and "not trained (weights as given)" in text
+
+
+def test_changed_weights_or_model_code_make_runs_stale(project: Path, capsys: pytest.CaptureFixture) -> None:
+    weights = export_backbone(project / "w.pt")
+    args = ["eval-model", "outside", "--model", "models_here:conv4", "--weights", "w.pt", "--label", "mine"]
+    assert main([*args, "--workers", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--dry-run"]) == 0
+    assert "stale" not in capsys.readouterr().out
+    state = torch.load(weights)
+    state["blocks.0.0.bias"] += 1.0
+    torch.save(state, weights)
+    assert main([*args, "--dry-run"]) == 0
+    assert re.search(r"stale: code changed since it ran \(file \S*/w\.pt\)", capsys.readouterr().out)
+    models = project / "models_here.py"
+    models.write_text(models.read_text() + "\nCHANGED = True\n")
+    assert main([*args, "--dry-run"]) == 0
+    assert re.search(r"\(file \S*/w\.pt, models_here\.py\)", capsys.readouterr().out)
+
+
+BAD = [
+    (["--model", "absent_module:make"], "cannot import 'absent_module'"),
+    (["--model", "models_here:nothing"], "has no attribute 'nothing'"),
+    (["--model", "models_here:Boom"], "raised RuntimeError: needs a GPU"),
+    (["--model", "models_here:number"], "returned a int, not a torch.nn.Module"),
+    (["--model", "models_here:Images"], "an embedding must return features (N, D)"),
+    (["--model", "models_here:Detached"], "not differentiable in its input images, so pgd"),
+    (["--model", "models_here:conv4", "--weights", "absent.pt"], "absent.pt does not exist"),
+    (["--model", "models_here:conv4", "--weights", "not-a-state.pt"], "not a state dict of tensors"),
+    (["--model", "models_here:conv4", "--weights", "other.pt"], "does not fit the backbone"),
+    (["--model", "models_here:conv4", "--label", "protonet"], "is the label of one of the suite's baselines"),
+    (["--model", "not a reference"], "is not a code reference"),
+]
+
+
+@pytest.mark.parametrize(("flags", "message"), BAD, ids=[m for _, m in BAD])
+def test_bad_models_are_refused_before_anything_is_recorded(project: Path, capsys: pytest.CaptureFixture,
+                                                            flags: list[str], message: str) -> None:
+    torch.save([1, 2], project / "not-a-state.pt")
+    torch.save({"weight": torch.zeros(2)}, project / "other.pt")
+    before = len(Tracker(None, "outside", create=False).runs())
+    args = ["eval-model", "outside", *flags] + ([] if "--label" in flags else ["--label", "bad"])
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    tracker = Tracker(None, "outside", create=False)
+    assert len(tracker.runs()) == before and tracker.added_entries() == ()
+
+
+def test_gradient_free_threats_run_when_asked(project: Path) -> None:
+    assert main(["eval-model", "outside", "--model", "models_here:Detached", "--label", "nograd",
+                 "--skip-gradient-threats", "--workers", "1", "--no-progress"]) == 0
+    assert set(per_episode("nograd")) == {"clean", "gaussian_noise[severity=3]"}
+
+
+def test_benchmark_refuses_what_workers_cannot_rebuild(project: Path) -> None:
+    class Local(torch.nn.Module):
+        pass
+
+    with pytest.raises(BenchError, match="top level of an importable module"):
+        benchmark(Local, "outside", label="local")
+    with pytest.raises(BenchError, match="not a built Linear"):
+        benchmark(torch.nn.Linear(1, 1), "outside", label="built")
+
+
+def test_the_documented_example_runs(tmp_path: Path, glyphs: object) -> None:
+    doc = Path(__file__).resolve().parents[1] / "docs" / "outside-models.md"
+    code = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.DOTALL)[-1]
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "accuracies" in done.stdout
