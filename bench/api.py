@@ -17,6 +17,7 @@ training way, and their predictions range over that many classes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,12 +29,14 @@ from bench.errors import BenchError
 from bench.plan.jobs import TrainJob, make_plan
 from bench.registry import THREATS
 from bench.run.evaluate import evaluate_threat
-from bench.run.runner import build_baseline, load_checkpoint, load_dataset
+from bench.run.runner import build_baseline, load_dataset
+from bench.run.runner import load_checkpoint as restore_checkpoint
 from bench.seeding import derive_seed
-from bench.suite.load import Suite, load_suite
+from bench.suite.load import Suite
 from bench.suite.params import ParamError, build_config, expand_params
 from bench.suite.values import DataSetting
 from bench.tracking import CHECKPOINT, Tracker
+from bench.tracking.additions import suite_with_additions
 
 
 @dataclass
@@ -145,7 +148,7 @@ def load_trained(suite: str, label: str, setting: str | None = None, seed: int =
     """The trained baseline ``label`` of ``suite`` (a name or path, with ``--set``-style
     ``overrides``) from the store at ``tracking_uri`` (default as `bench run`'s); ``run_id``
     picks a train run directly. Raises `BenchError` when it has not been trained there."""
-    parsed = load_suite(suite, overrides)
+    parsed = suite_with_additions(suite, overrides, tracking_uri)  # `bench eval-model` labels too
     job, test_setting = _job(parsed, label, setting, seed)
     tracker = Tracker(tracking_uri, parsed.name, create=False)
     found = run_id or tracker.finished().get(job.key)
@@ -154,11 +157,40 @@ def load_trained(suite: str, label: str, setting: str | None = None, seed: int =
                          f"first (or pass tracking_uri=)")
     dataset = load_dataset(job.data.name, job.data.image_size, device)
     baseline = build_baseline(job, dataset, torch.device(device))
-    load_checkpoint(baseline, job, tracker.read_file(found, CHECKPOINT))
+    restore_checkpoint(baseline, job, tracker.read_file(found, CHECKPOINT))
     return TrainedBaseline(job, test_setting, parsed, baseline, dataset)
 
 
-__all__ = ["TrainedBaseline", "load_trained", "make_threat"]
+def export_checkpoint(suite: str, label: str, out: str, setting: str | None = None, seed: int = 0,
+                      tracking_uri: str | None = None, overrides: tuple[str, ...] = ()) -> Path:
+    """Write the trained baseline ``label`` of ``suite`` to ``out``, a self-describing checkpoint
+    (`bench.exchange`) that `load_checkpoint` restores without the store; returns its path."""
+    from bench.exchange import checkpoint_content
+
+    trained = load_trained(suite, label, setting, seed, tracking_uri, overrides=overrides)
+    tracker = Tracker(tracking_uri, trained.suite.name, create=False)
+    run_id = tracker.finished()[trained.job.key]
+    tags = tracker.run_tags(run_id)
+    content = checkpoint_content(trained.job, trained.setting, trained.suite, trained.baseline, tags,
+                                 tracker.records())
+    path = Path(out).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(content, partial)
+    partial.replace(path)  # never a half-written checkpoint under the final name
+    return path
+
+
+def load_checkpoint(path: str, device: str = "cpu") -> TrainedBaseline:
+    """The trained baseline in a `bench export` file, rebuilt from the entry it carries and
+    restored bit for bit, without any store."""
+    from bench.exchange import read_checkpoint, rebuild
+
+    job, setting, suite, baseline, dataset = rebuild(read_checkpoint(path), device)
+    return TrainedBaseline(job, setting, suite, baseline, dataset)
+
+
+__all__ = ["TrainedBaseline", "benchmark", "export_checkpoint", "load_checkpoint", "load_trained", "make_threat"]
 
 
 def benchmark(model: Any, suite: str, label: str, weights: str | None = None, head: str = "auto",

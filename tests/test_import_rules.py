@@ -122,7 +122,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("bench.run",),
     ("bench.tracking",),
     ("bench.scheduler", "bench.report"),
-    ("bench.cli", "bench.api"),
+    ("bench.exchange",),  # checkpoint files that leave the store (`bench export`, `load_checkpoint`)
+    ("bench.api",),
+    ("bench.cli",),  # the command line is built on the Python API (`bench export`, `bench eval-model`)
     ("bench.__main__",),
 )
 

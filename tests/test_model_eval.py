@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.api import benchmark, load_trained
+from bench.api import benchmark, load_checkpoint, load_trained
 from bench.cli.main import main
 from bench.errors import BenchError
 from bench.plan import fingerprint
@@ -189,7 +189,7 @@ def test_bad_models_are_refused_before_anything_is_recorded(project: Path, capsy
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     tracker = Tracker(None, "outside", create=False)
-    assert len(tracker.runs()) == before and tracker.added_entries() == ()
+    assert len(tracker.runs()) == before and not tracker.additions()
 
 
 def test_gradient_free_threats_run_when_asked(project: Path) -> None:
@@ -216,3 +216,36 @@ def test_the_documented_example_runs(tmp_path: Path, glyphs: object) -> None:
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "accuracies" in done.stdout
+
+
+def _same_state(a: object, b: object) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same_state(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def test_export_and_import_round_trip_bit_for_bit(project: Path, capsys: pytest.CaptureFixture) -> None:
+    out = project / "exported" / "protonet.pt"
+    assert main(["export", "outside", "protonet", "--out", str(out)]) == 0
+    content = torch.load(out, weights_only=True)
+    assert set(content["metrics"]) == set(per_episode("protonet")) and content["fingerprint"]
+    assert content["entry"]["name"] == "protonet" and content["training_setting"]["way"] == 5
+    restored, trained = load_checkpoint(str(out)), load_trained("outside", "protonet")
+    assert restored.job.key == trained.job.key
+    assert _same_state(restored.baseline.state_dict(), trained.baseline.state_dict())
+    episode = trained.test_episodes(1)[0]
+    assert torch.equal(restored.classify(episode.support_x, episode.support_y, episode.query_x),
+                       trained.classify(episode.support_x, episode.support_y, episode.query_x))
+    # the exported file is a weights file for `bench eval-model` too
+    assert main(["eval-model", "outside", "--model", "models_here:conv4", "--weights", str(out), "--label",
+                 "from-export", "--head", "prototype", "--workers", "1", "--no-progress"]) == 0
+    assert per_episode("from-export") == per_episode("protonet")
+    torch.save({"blocks.0.0.weight": torch.zeros(1)}, project / "plain.pt")
+    with pytest.raises(BenchError, match="not a `bench export` checkpoint"):
+        load_checkpoint(str(project / "plain.pt"))
+    assert main(["export", "outside", "nobody", "--out", str(project / "x.pt")]) == 2
+    assert "no train job for baseline 'nobody'" in capsys.readouterr().err and not (project / "x.pt").exists()

@@ -67,6 +67,13 @@ def test_bench_eval_records_new_threats_without_training(tmp_path: Path, glyphs,
     assert "0 trained now" in capsys.readouterr().out
     records = Tracker("sqlite:///mlflow.db", "t", create=False).records()
     assert sorted(r.tags[THREAT_LABEL] for r in records) == ["clean", "fgsm[eps=4/255]"]  # one new evaluation
+    assert main(["eval", "t.yaml", "--threat", "clean", "--device", "cpu", "--no-progress"]) == 0
+    assert "is (or overlaps) a threat of the suite" in capsys.readouterr().out  # stored once, as the suite's
+    assert main(["report", "t.yaml", "--format", "md"]) == 0  # `bench eval` threats are columns of the report
+    text = capsys.readouterr().out
+    assert "FGSM, ε = 4/255" in text.splitlines()[[i for i, line in enumerate(text.splitlines())
+                                                    if line.startswith("| baseline")][0]]
+    assert "columns added with `bench eval`: fgsm[eps=4/255]" in text and "were ignored" not in text
     model = load_trained("t.yaml", "maml")
     with pytest.raises(BenchError, match="5-way head"):
         model.adapt(torch.rand(8, 1, 28, 28), torch.arange(8))

@@ -144,7 +144,8 @@ def evaluate(args: argparse.Namespace) -> int:
     from bench.scheduler.resume import decide
     from bench.tracking import Tracker
 
-    args.overrides = [*(args.overrides or ()), f"threats=[{', '.join(args.extra_threats)}]"]
+    own_overrides = tuple(args.overrides or ())
+    args.overrides = [*own_overrides, f"threats=[{', '.join(args.extra_threats)}]"]
     plan = selected_plan(args.suite, args)
     resume = _resume_options(args, plan)
     fingerprint.clear_cache()
@@ -157,7 +158,24 @@ def evaluate(args: argparse.Namespace) -> int:
                          f"Run `bench run {args.suite}` first.")
     if args.dry_run:
         return _print_plan(plan, args.tracking_uri, resume, args.summary)
+    _store_threats(args.suite, own_overrides, args.extra_threats, tracker)
     return _execute(plan, args, resume)
+
+
+def _store_threats(suite: str, overrides: tuple[str, ...], entries: list[str], tracker: Any) -> None:
+    """Store the ``bench eval`` threat entries with the suite's runs (`bench.suite.added`), so
+    that `bench report` shows them as columns; an entry the suite itself lists is not stored."""
+    from bench.suite.added import Additions, entry_tag
+    from bench.suite.read import parse_yaml_text
+
+    for text in entries:
+        entry = parse_yaml_text(text, "--threat", "a threat entry, e.g. pgd or '{name: pgd, params: {eps: 8/255}}'")
+        try:
+            load_suite(suite, overrides, Additions(threats=(entry,)))
+        except BenchError:
+            print(f"note: --threat {text} is (or overlaps) a threat of the suite: its report column is the suite's")
+            continue
+        tracker.add_entry("threats", entry_tag(entry), entry)
 
 
 def _execute(plan: Any, args: argparse.Namespace, resume: Any) -> int:

@@ -1,4 +1,5 @@
-"""``bench eval-model SUITE --model package.module:factory [--weights FILE] --label NAME``."""
+"""``bench eval-model SUITE --model package.module:factory [--weights FILE] --label NAME`` and
+``bench export SUITE LABEL --out FILE``: models in and out of a suite's store."""
 
 from __future__ import annotations
 
@@ -51,3 +52,28 @@ def eval_model(args: argparse.Namespace) -> int:
         print(f"{args.label}: evaluated; `bench report {args.suite}` shows it beside the suite's baselines.",
               file=sys.stdout)
     return 1 if failed else 0
+
+
+def add_export_command(commands: argparse._SubParsersAction, command: object) -> None:
+    """Register ``export``: a finished train run as a self-describing checkpoint file."""
+    parser = command(commands, "export", "Write a trained baseline of a suite to a self-describing checkpoint "  # type: ignore[operator]
+                     "file (weights, job identity, code fingerprint, data setting, headline metrics, the entry "
+                     "that rebuilds it); bench.api.load_checkpoint(FILE) restores it without the store.")
+    parser.add_argument("suite", help="a suite name from suites/ or a path to a .yaml file")
+    parser.add_argument("label", help="the baseline's label in the suite (or a model added with eval-model)")
+    parser.add_argument("--setting", default=None, help="the test setting's label, when the label has several")
+    parser.add_argument("--seed", type=int, default=0, help="the suite seed (default 0)")
+    parser.add_argument("--out", required=True, metavar="FILE", help="where to write the checkpoint")
+    parser.add_argument("--tracking-uri", default=None, help="the store (default as bench run's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", dest="overrides",
+                        help="the --set overrides the suite ran with")
+
+
+def export(args: argparse.Namespace) -> int:
+    from bench.api import export_checkpoint
+
+    path = export_checkpoint(args.suite, args.label, args.out, args.setting, args.seed, args.tracking_uri,
+                             tuple(args.overrides))
+    print(f"wrote {path.resolve()}: use it as --weights of `bench eval-model`, or "
+          f"bench.api.load_checkpoint({str(path)!r})")
+    return 0

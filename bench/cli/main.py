@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from bench.cli.eval_model import add_eval_model_command
+from bench.cli.eval_model import add_eval_model_command, add_export_command
 from bench.errors import BenchError
 from bench.report import command as report_command
 
@@ -20,6 +20,7 @@ EXAMPLES = {
     "data": "example: bench data list\n         bench data prepare omniglot --root ~/data",
     "docs": "example: bench docs suite-format   (writes docs/suite-format.md)",
     "eval": "example: bench eval robust-glyphs --threat '{name: pgd, params: {eps: 16/255, steps: 50}}'",
+    "export": "example: bench export smoke protonet --setting 'glyphs 5-way 1-shot' --out protonet.pt",
     "eval-model": "example: bench eval-model smoke --model mymodels:make_encoder --weights enc.pt --label mine\n"
                   "         bench report smoke",
 }
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_command(commands)
     _add_eval_command(commands)
     add_eval_model_command(commands, _add_execution_options, _command)
+    add_export_command(commands, _command)
     _add_validate_command(commands)
     _add_list_command(commands)
     _add_data_command(commands)
@@ -183,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": commands.run, "validate": commands.validate, "list": commands.listing,
         "report": report_command.report, "data": commands.data,
         "new-baseline": commands.new_baseline, "docs": commands.docs, "eval": commands.evaluate,
-        "eval-model": eval_model.eval_model,
+        "eval-model": eval_model.eval_model, "export": eval_model.export,
     }
     from bench.project import reset_project, set_project
 

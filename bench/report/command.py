@@ -128,19 +128,16 @@ def _one(name: str, args: argparse.Namespace, filters: Filters, options: Options
     from bench.report.cells import planned_jobs
     from bench.report.leaderboard import build_report, write_report
     from bench.tracking import Tracker, resolve_uri, store_exists
+    from bench.tracking.additions import suite_with_additions
 
-    overrides = tuple(getattr(args, "overrides", None) or ())
-    suite = load_suite(name, overrides)
+    # with the models of `bench eval-model` (rows) and the threats of `bench eval` (columns)
+    suite = suite_with_additions(name, tuple(getattr(args, "overrides", None) or ()), args.tracking_uri)
     selection = Selection.from_text(None, getattr(args, "seeds", None), getattr(args, "threats", None),
                                     getattr(args, "datasets", None))
-    exists = store_exists(resolve_uri(args.tracking_uri))
-    tracker = Tracker(args.tracking_uri, suite.name, create=False) if exists else None
-    added = tracker.added_entries() if tracker is not None else ()
-    if added:  # models evaluated with `bench eval-model`: rows beside the suite's own
-        suite = load_suite(name, overrides, added)
     planned_jobs(suite, filters, selection)  # a bad filter is refused before the records are read
-    if tracker is None:
+    if not store_exists(resolve_uri(args.tracking_uri)):
         return None
+    tracker = Tracker(args.tracking_uri, suite.name, create=False)
     records = gather(tracker)
     if not records:
         return None

@@ -19,7 +19,7 @@ from bench.errors import BenchError
 from bench.plan.jobs import Plan, TrainJob, make_plan
 from bench.plan.selection import Selection, select
 from bench.registry import THREATS
-from bench.suite.added import check_label
+from bench.suite.added import Additions, check_label
 from bench.suite.load import Component, Suite, load_suite
 from bench.threats.base import EoTConfig
 
@@ -34,14 +34,15 @@ class ModelRun:
     skip_gradient_threats: bool = False
 
 
-def model_plan(request: ModelRun, stored: tuple[dict[str, Any], ...] = ()) -> Plan:
-    """The plan of the model's jobs alone: the suite with the entry added (and the entries added
-    before, whose labels it may not take), restricted to the model's label; checked first."""
+def model_plan(request: ModelRun, stored: Additions = Additions()) -> Plan:
+    """The plan of the model's jobs alone: the suite with the entry added (beside the entries
+    stored before, whose labels it may not take, and the threats `bench eval` added), restricted
+    to the model's label; checked first."""
     label = request.entry["label"]
     own = load_suite(request.suite, request.overrides)
     check_label([v.baseline.label for v in own.baselines], label)
-    others = tuple(e for e in stored if e.get("label") != label)
-    suite = load_suite(request.suite, request.overrides, (*others, request.entry))
+    others = tuple(e for e in stored.baselines if e.get("label") != label)
+    suite = load_suite(request.suite, request.overrides, Additions((*others, request.entry), stored.threats))
     blocked = preflight(suite, label)
     if blocked and not request.skip_gradient_threats:
         raise BenchError(f"{label}: the model's logits are not differentiable in its input images, so "
@@ -126,13 +127,13 @@ def run_model(request: ModelRun, tracking_uri: str | None, options: Any, dry_run
     returns the plan (``dry_run``) or the `bench.scheduler.JobOutcome` list. The entry is stored
     with the suite's runs before the first job starts, so an interrupted run still reports."""
     from bench.scheduler import run_suite
-    from bench.tracking import Tracker, resolve_uri, store_exists
+    from bench.tracking import Tracker
+    from bench.tracking.additions import stored_additions
 
     name = load_suite(request.suite, request.overrides).name
-    stored = Tracker(tracking_uri, name, create=False).added_entries() if store_exists(resolve_uri(tracking_uri)) \
-        else ()
-    plan = model_plan(request, stored)
+    plan = model_plan(request, stored_additions(name, tracking_uri))
     if dry_run:
         return plan
-    Tracker(tracking_uri, name, description=plan.suite.description).add_entry(request.entry["label"], request.entry)
+    tracker = Tracker(tracking_uri, name, description=plan.suite.description)
+    tracker.add_entry("baselines", request.entry["label"], request.entry)
     return run_suite(plan.suite, tracking_uri, options, plan=plan)

@@ -1,17 +1,21 @@
-"""Baselines added to a suite from outside its file: models trained elsewhere (issue 26).
+"""Entries added to a suite from outside its file: models trained elsewhere, threats of `bench eval`.
 
 `bench eval-model` and `bench.api.benchmark` evaluate a researcher's model on a suite's own
 test episodes and threats as one more ``baselines:`` entry, a ``pretrained`` baseline on a
 ``module`` backbone (`baselines.pretrained`, `bench.model_backbone`). The entry is stored with
-the suite's runs (an MLflow experiment tag per label, `bench.tracking.Tracker.added_entries`),
+the suite's runs (an MLflow experiment tag per label, `bench.tracking.Tracker.additions`),
 so `bench report SUITE` plans its rows beside the suite's own baselines, paired tests
 included, without the suite file changing. An entry's job keys are those of the same entry
-written into the suite file.
+written into the suite file. Threats that `bench eval` evaluated the suite's checkpoints on are
+stored the same way and become extra columns of the report.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +49,34 @@ def model_entry(reference: str, label: str, weights: str | None = None, head: st
     return entry
 
 
-def with_added(raw: Any, entries: tuple[dict[str, Any], ...]) -> Any:
-    """A copy of a suite's YAML data with ``entries`` appended to its ``baselines``."""
-    if not entries:
+@dataclass(frozen=True)
+class Additions:
+    """Raw entries appended to a suite's ``baselines`` and ``threats`` (as YAML would give them)."""
+
+    baselines: tuple[dict[str, Any], ...] = ()
+    threats: tuple[Any, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.baselines or self.threats)
+
+
+def with_added(raw: Any, added: Additions) -> Any:
+    """A copy of a suite's YAML data with the ``added`` entries appended to their sections."""
+    if not added:
         return raw
-    if not isinstance(raw, dict) or not isinstance(raw.get("baselines"), list):
-        raise BenchError("models can be added only to a suite whose `baselines:` is a list.")
     out = copy.deepcopy(raw)
-    out["baselines"] = [*out["baselines"], *copy.deepcopy(list(entries))]
+    for section, entries in (("baselines", added.baselines), ("threats", added.threats)):
+        if not entries:
+            continue
+        if not isinstance(raw, dict) or not isinstance(raw.get(section), list):
+            raise BenchError(f"entries can be added only to a suite whose `{section}:` is a list.")
+        out[section] = [*out[section], *copy.deepcopy(list(entries))]
     return out
+
+
+def entry_tag(entry: Any) -> str:
+    """A stable name for a threat entry (its canonical JSON, hashed): entries have no label of their own."""
+    return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def check_label(own_labels: list[str], label: str) -> None:

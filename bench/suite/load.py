@@ -16,7 +16,7 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.project import REPO_ROOT, project_folder
 from bench.registry import DATASETS, close_match
-from bench.suite.added import with_added
+from bench.suite.added import Additions, with_added
 from bench.suite.checks import check_suite
 from bench.suite.overrides import apply_overrides
 from bench.suite.params import ParamError
@@ -74,10 +74,10 @@ def known_suites() -> list[str]:
     return sorted({p.stem for folder in _suite_folders() for p in folder.glob("*.yaml")})
 
 
-def load_suite(name_or_path: str, overrides: tuple[str, ...] = (), added: tuple[dict, ...] = ()) -> Suite:
+def load_suite(name_or_path: str, overrides: tuple[str, ...] = (), added: Additions = Additions()) -> Suite:
     """Read, parse and validate a suite (after the ``--set`` ``overrides``, `bench.suite.overrides`,
-    and with the ``added`` baselines entries, `bench.suite.added`); raise one `BenchError`
-    listing every problem."""
+    and with the ``added`` entries, `bench.suite.added`); raise one `BenchError` listing every
+    problem."""
     path = suite_path(name_or_path)
     raw = with_added(apply_overrides(read_suite_yaml(path), overrides), added)
     errors: list[ParamError] = []
@@ -93,8 +93,12 @@ def load_suite(name_or_path: str, overrides: tuple[str, ...] = (), added: tuple[
         given = f" with --set {', '.join(overrides)}" if overrides else ""
         raise BenchError(f"{path}{given}: invalid suite ({len(errors)} problem{'s' * (len(errors) != 1)}):\n"
                          f"{lines}\nFix the suite and run `bench validate {path}` again.")
-    return dataclasses.replace(parsed.suite, overrides=tuple(overrides),
-                               added=tuple(str(entry.get("label", "")) for entry in added))
+    suite = dataclasses.replace(parsed.suite, overrides=tuple(overrides),
+                                added=tuple(str(entry.get("label", "")) for entry in added.baselines))
+    if added.threats:  # their columns, by difference: one entry may be a grid of several
+        own = load_suite(name_or_path, overrides).threats
+        suite = dataclasses.replace(suite, added_threats=tuple(t.label for t in suite.threats if t not in own))
+    return suite
 
 
 def data_needed(suite: Suite) -> list[tuple[str, int]]:

@@ -177,6 +177,7 @@ class Suite:
     references: dict[str, Any] = field(default_factory=dict)  # published results of methods not run here
     mce_reference: str | None = None  # ``report.mce_reference``: the relative mCE's reference baseline
     added: tuple[str, ...] = ()  # labels of baselines added from outside the file (`bench.suite.added`)
+    added_threats: tuple[str, ...] = ()  # labels of threats added by `bench eval` (`bench.suite.added`)
 
 
 def training_setting(variant: BaselineVariant, data: DataSetting) -> DataSetting:

@@ -17,6 +17,7 @@ import mlflow
 from mlflow.entities import Metric, Param
 
 from bench.errors import BenchError
+from bench.suite.added import Additions
 from bench.tracking.records import (
     COPIED_FROM,
     ERROR,
@@ -27,6 +28,7 @@ from bench.tracking.records import (
     download_with,
     eval_records,
     finished_run,
+    short_tags,
 )
 from bench.tracking.store import open_client, resolve_uri, retried, sqlite_path
 
@@ -92,17 +94,26 @@ class Tracker:
         self.client.set_experiment_tag(self.experiment_id, SHARED_VIEW_TAG + RESULTS_VIEW, state)
 
     @retried
-    def add_entry(self, label: str, entry: dict[str, Any]) -> None:
-        """Store a baselines entry added to the suite from outside its file (`bench.suite.added`)."""
+    def add_entry(self, section: str, name: str, entry: Any) -> None:
+        """Store an entry added to the suite's ``section`` (``baselines`` or ``threats``) from
+        outside its file (`bench.suite.added`), under ``name`` (a label, or `entry_tag`)."""
         assert self.client is not None and self.experiment_id is not None, "writing needs create=True"
-        self.client.set_experiment_tag(self.experiment_id, ADDED_TAG + label, json.dumps(entry, sort_keys=True))
+        self.client.set_experiment_tag(self.experiment_id, f"{ADDED_TAG}{section}.{name}",
+                                       json.dumps(entry, sort_keys=True))
 
-    def added_entries(self) -> tuple[dict[str, Any], ...]:
-        """The baselines entries added to this suite (`add_entry`), in label order."""
+    def additions(self) -> Additions:
+        """The entries added to this suite (`add_entry`), per section in name order."""
         if self.client is None or self.experiment_id is None:
-            return ()
+            return Additions()
         tags = self.client.get_experiment(self.experiment_id).tags
-        return tuple(json.loads(tags[name]) for name in sorted(tags) if name.startswith(ADDED_TAG))
+        found = {section: tuple(json.loads(tags[name]) for name in sorted(tags)
+                                if name.startswith(f"{ADDED_TAG}{section}.")) for section in ("baselines", "threats")}
+        return Additions(found["baselines"], found["threats"])
+
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        """A run's tags without the ``bench.`` prefix (`records.short_tags`)."""
+        assert self.client is not None
+        return short_tags(self.client.get_run(run_id))
 
     def results_url(self) -> str:
         """The runs page with the results view: on this server, or on `mlflow ui` for a local store."""
