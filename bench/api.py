@@ -32,7 +32,7 @@ from bench.run.evaluate import evaluate_threat
 from bench.run.runner import build_baseline, load_dataset
 from bench.run.runner import load_checkpoint as restore_checkpoint
 from bench.seeding import derive_seed
-from bench.suite.load import Suite
+from bench.suite.load import Suite, load_suite
 from bench.suite.params import ParamError, build_config, expand_params
 from bench.suite.values import DataSetting
 from bench.tracking import CHECKPOINT, Tracker
@@ -220,7 +220,7 @@ def benchmark(model: Any, suite: str, label: str, weights: str | None = None, he
             wrong shape, or the label is one of the suite's baselines; nothing is recorded.
     """
     from bench.scheduler import RunOptions
-    from bench.scheduler.model_eval import ModelRun, run_model
+    from bench.scheduler.model_eval import ModelRun
     from bench.suite.added import model_entry
     from bench.user_code import existing_file
 
@@ -245,3 +245,21 @@ def factory_reference(model: Any) -> str:
                          f"(got {model!r:.80}): worker processes import it by name. Move it into a .py file "
                          f"beside your suite (or in your package) and import it from there.")
     return f"{module}:{name}"
+
+
+def run_model(request: Any, tracking_uri: str | None, options: Any, dry_run: bool = False) -> Any:
+    """Check, then evaluate the model of ``request`` (a `bench.scheduler.model_eval.ModelRun`;
+    ``options``: `bench.scheduler.RunOptions`); returns the plan (``dry_run``) or the
+    `bench.scheduler.JobOutcome` list. The entry is stored with the suite's runs before the
+    first job starts, so an interrupted run still reports."""
+    from bench.scheduler import run_suite
+    from bench.scheduler.model_eval import model_plan
+    from bench.tracking.additions import stored_additions
+
+    name = load_suite(request.suite, request.overrides).name
+    plan = model_plan(request, stored_additions(name, tracking_uri))
+    if dry_run:
+        return plan
+    tracker = Tracker(tracking_uri, name, description=plan.suite.description)
+    tracker.add_entry("baselines", request.entry["label"], request.entry)
+    return run_suite(plan.suite, tracking_uri, options, plan=plan)

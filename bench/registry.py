@@ -19,6 +19,7 @@ import os
 import sys
 import traceback
 import types
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import entry_points
@@ -217,10 +218,12 @@ class BaselineRegistry(Registry["type[Baseline]"]):
         own = project_folder("baselines")  # the project's own baselines/ (`bench.project`)
         if own is not None and own.resolve() != BASELINES_DIR:
             extra.insert(0, own)
+        shipped = {path.name for path in BASELINES_DIR.glob("*.py")}
         for index, folder in enumerate([BASELINES_DIR, *extra]):
             package = "baselines" if index == 0 else _package(f"{USER_PACKAGE}{index}", folder)
+            again = shipped if index and _other_checkout(folder) else set()  # loaded once, from the installed
             for path in sorted(folder.glob("*.py")):
-                if not path.name.startswith("_"):
+                if not path.name.startswith("_") and path.name not in again:
                     self._import_file(path, f"{package}.{path.stem}")
         for entry in entry_points(group=ENTRY_POINT_GROUP):
             self.add_class(entry.load())
@@ -265,6 +268,19 @@ class BaselineRegistry(Registry["type[Baseline]"]):
             for name in set(sys.modules) - modules:
                 if name.startswith(USER_PACKAGE):
                     del sys.modules[name]
+
+
+def _other_checkout(folder: Path) -> bool:
+    """Whether ``folder`` is the ``baselines/`` of another checkout of this repository (a clone
+    next to the installed one): its shipped files are not loaded a second time beside the
+    installed checkout's (a note says so); its own new files are."""
+    root = folder.resolve().parent
+    if not (root / "bench" / "baseline.py").is_file() or not (root / "baselines" / "_common.py").is_file():
+        return False
+    warnings.warn(f"{root} is another checkout of fewshot-bench: the shipped baselines come from the installed "
+                  f"one ({BASELINES_DIR.parent}), this checkout's own new files are loaded beside them. To run "
+                  f"this checkout's code: pip install -e {root}", stacklevel=2)
+    return True
 
 
 def _package(name: str, folder: Path) -> str:

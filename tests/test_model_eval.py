@@ -76,6 +76,16 @@ class Detached(nn.Module):
 
 def number():
     return 3
+
+
+class BatchStatistics(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.norm = nn.BatchNorm2d(4, track_running_stats=False)
+
+    def forward(self, x):
+        return self.norm(self.conv(x)).flatten(1)
 """
 
 
@@ -175,6 +185,7 @@ BAD = [
     (["--model", "models_here:conv4", "--weights", "other.pt"], "does not fit the backbone"),
     (["--model", "models_here:conv4", "--label", "protonet"], "is the label of one of the suite's baselines"),
     (["--model", "not a reference"], "is not a code reference"),
+    (["--model", "models_here:BatchStatistics"], "Declare it: --transductive"),
 ]
 
 
@@ -249,3 +260,42 @@ def test_export_and_import_round_trip_bit_for_bit(project: Path, capsys: pytest.
         load_checkpoint(str(project / "plain.pt"))
     assert main(["export", "outside", "nobody", "--out", str(project / "x.pt")]) == 2
     assert "no train job for baseline 'nobody'" in capsys.readouterr().err and not (project / "x.pt").exists()
+
+
+def test_declared_transductive_models_run_and_suite_entries_are_checked_before_a_run(
+        project: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["eval-model", "outside", "--model", "models_here:BatchStatistics", "--transductive", "--label",
+                 "batchwise", "--workers", "1", "--no-progress"]) == 0
+    assert len(per_episode("batchwise")) == 3
+    suite = project / "suites" / "outside.yaml"
+    suite.write_text(SUITE.replace("threats:", textwrap.dedent("""\
+          - name: pretrained
+            label: broken
+            backbone: {name: module, params: {factory: "models_here:Images"}}
+        threats:""")))
+    before = len(Tracker(None, "outside", create=False).runs())
+    assert main(["run", "outside", "--workers", "1", "--no-progress"]) == 2
+    assert "an embedding must return features (N, D)" in capsys.readouterr().err
+    assert len(Tracker(None, "outside", create=False).runs()) == before
+
+
+def test_another_checkout_does_not_load_its_baselines_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.project import reset_project, set_project
+    from bench.registry import BASELINES, BASELINES_DIR
+
+    clone = tmp_path / "clone"
+    shutil.copytree(BASELINES_DIR, clone / "baselines", ignore=shutil.ignore_patterns("__pycache__"))
+    (clone / "bench").mkdir()
+    shutil.copy(BASELINES_DIR.parent / "bench" / "baseline.py", clone / "bench" / "baseline.py")
+    (clone / "suites").mkdir()
+    (clone / "baselines" / "mine.py").write_text((BASELINES_DIR / "protonet.py").read_text().replace(
+        'name = "protonet"', 'name = "mine"'))
+    monkeypatch.chdir(clone)
+    try:
+        set_project(None)
+        with BASELINES.temporarily(), pytest.warns(UserWarning, match="another checkout of fewshot-bench"):
+            assert "adml" in BASELINES.names() and not BASELINES.broken
+            assert BASELINES.get("adml").__module__ == "baselines.adml"
+            assert BASELINES.get("mine").__module__.endswith(".mine")  # the checkout's own new file
+    finally:
+        reset_project()

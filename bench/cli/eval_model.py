@@ -31,8 +31,9 @@ def add_eval_model_command(commands: argparse._SubParsersAction, execution: obje
 
 def eval_model(args: argparse.Namespace) -> int:
     """Check the model on one test episode, then evaluate it (exit 1 if a job failed)."""
+    from bench.api import run_model
     from bench.cli.commands import _print_plan, _resume_options, execution_options, report_outcomes
-    from bench.scheduler.model_eval import ModelRun, run_model
+    from bench.scheduler.model_eval import ModelRun
     from bench.suite.added import model_entry
     from bench.user_code import existing_file
 

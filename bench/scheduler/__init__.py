@@ -9,6 +9,7 @@ from bench.registry import DATASETS
 from bench.run import stopping
 from bench.scheduler.backend import Backend
 from bench.scheduler.dag import Driver, JobOutcome, summary
+from bench.scheduler.model_eval import check_user_models
 from bench.scheduler.progress import Progress
 from bench.scheduler.resume import ResumeOptions
 from bench.suite.load import Suite, data_needed
@@ -68,6 +69,7 @@ def run_suite(suite: Suite, tracking_uri: str | None, options: RunOptions,
 
     fingerprint.clear_cache()  # the code on disk may have changed since this process read it
     check_data(suite)
+    check_user_models(suite, plan)  # a researcher's own networks, on one real episode
     with stopping.handled():
         backend = make_backend(options, data_needed(suite))  # workers warm up while the driver plans
         try:
@@ -80,6 +82,9 @@ def run_suite(suite: Suite, tracking_uri: str | None, options: RunOptions,
             backend.shutdown(kill=True)
             raise
         outcomes = driver.run()
+        if fingerprint.UNHASHED:
+            progress.line(f"note: user modules without Python source are not in the code fingerprint (a change "
+                          f"there does not make runs stale): {', '.join(sorted(fingerprint.UNHASHED))}")
         served = tracker.uri.startswith(("http://", "https://"))
         how = "" if served else f" (after `mlflow ui --backend-store-uri {tracker.uri}`)"
         progress.line(f"MLflow runs table with the accuracy columns: {tracker.results_url()}{how}")

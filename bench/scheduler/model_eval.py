@@ -71,6 +71,7 @@ def preflight(suite: Suite, label: str) -> list[Component]:
     dataset = load_dataset(setting.name, setting.image_size, "cpu")
     reference = job.variant.backbone.config.factory
     baseline = _built(job, dataset, setting.way, reference)
+    _check_declared_modes(baseline.backbone, job.variant.backbone.config.transductive, label, reference)
     episode = fixed_episodes(dataset, suite.eval.split, setting.way, setting.shot, setting.query, 1, 0)[0]
     images = episode.query_x.clone().requires_grad_(True)
     if getattr(baseline, "own_adapt", None) is None:
@@ -87,6 +88,18 @@ def preflight(suite: Suite, label: str) -> list[Component]:
                          f"of shape {expected} (queries x way). An embedding must return (N, D) features; a "
                          f"model's own adapt() must return a module giving (N, way) logits.")
     return [] if _differentiable(logits, images) else gradient_threats(suite.threats)
+
+
+def _check_declared_modes(backbone: torch.nn.Module, declared: bool, label: str, reference: str) -> None:
+    """Batch norm without running statistics normalises each test batch by itself: the model is
+    transductive, and its row must say so (reports mark it; issue 25's declared modes)."""
+    batch_stats = [name for name, m in backbone.named_modules()
+                   if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not m.track_running_stats]
+    if batch_stats and not declared:
+        raise BenchError(f"{label}: {reference} normalises with the statistics of each batch at test time "
+                         f"({', '.join(batch_stats[:3])} keep no running statistics), so its prediction for a "
+                         f"query depends on the other queries. Declare it: --transductive (in a suite: "
+                         f"backbone.params.transductive: true).")
 
 
 def _check_features(backbone: torch.nn.Module, images: torch.Tensor, label: str, reference: str) -> None:
@@ -122,18 +135,17 @@ def _differentiable(logits: torch.Tensor, images: torch.Tensor) -> bool:
     return grad is not None and bool(torch.isfinite(grad).all()) and bool(grad.abs().sum() > 0)
 
 
-def run_model(request: ModelRun, tracking_uri: str | None, options: Any, dry_run: bool = False) -> Any:
-    """Check, then evaluate the model of ``request`` (``options``: `bench.scheduler.RunOptions`);
-    returns the plan (``dry_run``) or the `bench.scheduler.JobOutcome` list. The entry is stored
-    with the suite's runs before the first job starts, so an interrupted run still reports."""
-    from bench.scheduler import run_suite
-    from bench.tracking import Tracker
-    from bench.tracking.additions import stored_additions
 
-    name = load_suite(request.suite, request.overrides).name
-    plan = model_plan(request, stored_additions(name, tracking_uri))
-    if dry_run:
-        return plan
-    tracker = Tracker(tracking_uri, name, description=plan.suite.description)
-    tracker.add_entry("baselines", request.entry["label"], request.entry)
-    return run_suite(plan.suite, tracking_uri, options, plan=plan)
+def check_user_models(suite: Suite, plan: Plan | None) -> None:
+    """Every variant on a researcher's own network (`bench.model_backbone`) is built and run on
+    one test episode before anything is recorded (`preflight`)."""
+    from bench.registry import BACKBONES
+
+    variants = plan.suite.baselines if plan is not None else suite.baselines
+    for variant in variants:
+        if getattr(BACKBONES.get(variant.backbone.name), "user_code", False):
+            blocked = preflight(suite, variant.baseline.label)
+            if blocked:
+                raise BenchError(f"{variant.baseline.label}: the model's logits are not differentiable in its input "
+                                 f"images, so {', '.join(t.label for t in blocked)} cannot run; make its forward "
+                                 f"pass differentiable or leave those threats out of the suite.")
