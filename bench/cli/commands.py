@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     plan = selected_plan(args.suite, args)
     resume = _resume_options(args, plan)
     if args.dry_run:
-        return _print_plan(plan, args.tracking_uri, resume, args.summary)
+        return _print_plan(plan, args.tracking_uri, resume, args.summary, args.workers)
     return _execute(plan, args, resume)
 
 
@@ -223,7 +223,7 @@ def _resume_options(args: argparse.Namespace, plan: Any) -> Any:
     return resume
 
 
-def _print_plan(plan: Any, uri: str | None, resume: Any, summary: bool = False) -> int:
+def _print_plan(plan: Any, uri: str | None, resume: Any, summary: bool = False, slots: int | None = None) -> int:
     """Every job with what `bench run` would do with it (``summary``: counts per baseline and
     job kind, `bench.cli.plan_summary`); reads the store, writes nothing."""
     from bench.plan import fingerprint
@@ -247,7 +247,23 @@ def _print_plan(plan: Any, uri: str | None, resume: Any, summary: bool = False) 
     counts = Counter(d.action for d in decisions.values())
     print(f"{plan.suite.name}: {counts['run']} jobs to run, {counts['skip']} finished, "
           f"{counts['copy']} reused from other suites")
+    if counts["run"]:
+        print("\n".join(_estimate(plan, tracker, {k for k, d in decisions.items() if d.action == "run"}, slots)))
     return 0
+
+
+def _estimate(plan: Any, tracker: Any, to_run: set[str], slots: int | None) -> list[str]:
+    """The cost lines of a dry run (`bench.scheduler.estimate`), on this machine's device kind."""
+    import os
+
+    import torch
+
+    from bench.environment import device_name
+    from bench.scheduler.estimate import device_kind, estimate_lines, measured_rates
+
+    kind = device_kind(device_name(torch.device("cuda" if torch.cuda.is_available() else "cpu")))
+    rates = measured_rates(tracker.runs(everywhere=True), kind)
+    return estimate_lines(plan, to_run, rates, kind, slots or torch.cuda.device_count() or os.cpu_count() or 1)
 
 
 __all__ = ["listing", "validate", "run", "suite_path"]
