@@ -83,7 +83,8 @@ def estimate_lines(plan: Plan, to_run: set[str], rates: Rates, kind: str, slots:
     per_label: dict[str, float] = defaultdict(float)
     unknown = 0
     for train in plan.train_jobs:
-        for job in (train, *plan.eval_jobs[train.key]):
+        jobs: list[TrainJob | EvalJob] = [train, *plan.eval_jobs[train.key]]
+        for job in jobs:
             if job.key not in to_run:
                 continue
             seconds = job_seconds(job, rates)

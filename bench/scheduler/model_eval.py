@@ -45,10 +45,8 @@ def model_plan(request: ModelRun, stored: Additions = Additions()) -> Plan:
     suite = load_suite(request.suite, request.overrides, Additions((*others, request.entry), stored.threats))
     blocked = preflight(suite, label)
     if blocked and not request.skip_gradient_threats:
-        raise BenchError(f"{label}: the model's logits are not differentiable in its input images, so "
-                         f"{', '.join(t.label for t in blocked)} cannot run (they need gradients). Make the "
-                         f"forward pass differentiable, or pass --skip-gradient-threats to run the other "
-                         f"threats only.")
+        raise BenchError(not_differentiable(label, blocked, "or pass --skip-gradient-threats to run the other "
+                                                            "threats only"))
     if blocked:
         suite = dataclasses.replace(suite, threats=tuple(t for t in suite.threats if t not in blocked))
     return select(make_plan(suite), Selection.from_text(label, None, None, None))
@@ -146,6 +144,12 @@ def check_user_models(suite: Suite, plan: Plan | None) -> None:
         if getattr(BACKBONES.get(variant.backbone.name), "user_code", False):
             blocked = preflight(suite, variant.baseline.label)
             if blocked:
-                raise BenchError(f"{variant.baseline.label}: the model's logits are not differentiable in its input "
-                                 f"images, so {', '.join(t.label for t in blocked)} cannot run; make its forward "
-                                 f"pass differentiable or leave those threats out of the suite.")
+                raise BenchError(not_differentiable(variant.baseline.label, blocked, "or leave those threats out "
+                                                                                     "of the suite"))
+
+
+def not_differentiable(label: str, blocked: list[Component], remedy: str) -> str:
+    """The refusal of a model whose logits have no gradient in the images, naming the threats."""
+    return (f"{label}: the model's logits are not differentiable in its input images, so "
+            f"{', '.join(t.label for t in blocked)} cannot run (they need gradients). Make the forward pass "
+            f"differentiable, {remedy}.")
