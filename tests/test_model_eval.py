@@ -220,8 +220,9 @@ def test_benchmark_refuses_what_workers_cannot_rebuild(project: Path) -> None:
 
 
 def test_the_documented_example_runs(tmp_path: Path, glyphs: object) -> None:
-    doc = Path(__file__).resolve().parents[1] / "docs" / "outside-models.md"
-    code = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.DOTALL)[-1]
+    doc = Path(__file__).resolve().parents[1] / "docs" / "python-api.md"
+    (code,) = [c for c in re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.DOTALL)
+               if "benchmark(" in c]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=600)
