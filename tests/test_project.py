@@ -55,11 +55,24 @@ def test_a_project_works_from_its_subfolders_and_with_project_from_anywhere(proj
     assert "Traceback" not in bad.stderr
 
 
-def test_reports_of_a_project_land_in_its_reports_folder(project: Path) -> None:
-    sub = project / "notes"
-    assert _bench(sub, "run", "mine", "--device", "cpu", "--no-progress",
-                  "--tracking-uri", f"sqlite:///{project / 'mlflow.db'}").returncode == 0
-    done = _bench(sub, "report", "mine", "--tracking-uri", f"sqlite:///{project / 'mlflow.db'}")
+def test_the_store_and_the_reports_follow_the_project_root(project: Path, tmp_path: Path) -> None:
+    """Issue 27 item 5: with no --tracking-uri, every subfolder and --project from anywhere use
+    ``<root>/mlflow.db``; messages name it by absolute path, the report by its project-relative form."""
+    sub = project / "notes" / "deep"
+    ran = _bench(sub, "run", "mine", "--device", "cpu", "--no-progress")
+    assert ran.returncode == 0, ran.stderr
+    assert (project / "mlflow.db").is_file() and not (sub / "mlflow.db").exists()
+    assert f"--backend-store-uri sqlite:///{project.resolve() / 'mlflow.db'}" in ran.stdout
+    again = _bench(project / "suites", "run", "mine", "--dry-run")
+    assert again.returncode == 0, again.stderr
+    assert f"0 jobs to run, 2 finished, 0 reused from other suites (store sqlite:///{project.resolve()}/mlflow.db)" \
+        in again.stdout
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    done = _bench(outside, "--project", str(project), "report", "mine")
     assert done.returncode == 0, done.stderr
-    assert (project / "reports" / "mine" / "leaderboard.md").is_file()
-    assert not (sub / "reports").exists()
+    leaderboard = (project / "reports" / "mine" / "leaderboard.md").read_text()
+    assert "from the MLflow store `sqlite:///mlflow.db`" in leaderboard
+    assert not (outside / "mlflow.db").exists() and not (sub / "reports").exists()
+    missing = _bench(outside, "--project", str(project), "report", "mine", "--tracking-uri", "sqlite:///none.db")
+    assert missing.returncode == 2 and f"sqlite:///{outside.resolve() / 'none.db'}" in missing.stderr

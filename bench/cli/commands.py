@@ -246,7 +246,7 @@ def _print_plan(plan: Any, uri: str | None, resume: Any, summary: bool = False, 
             print(f"       eval  {ev.key} {ev.threat.label}{tested} [{decisions[ev.key].describe()}]")
     counts = Counter(d.action for d in decisions.values())
     print(f"{plan.suite.name}: {counts['run']} jobs to run, {counts['skip']} finished, "
-          f"{counts['copy']} reused from other suites")
+          f"{counts['copy']} reused from other suites (store {tracker.uri})")
     if counts["run"]:
         print("\n".join(_estimate(plan, tracker, {k for k, d in decisions.items() if d.action == "run"}, slots)))
     return 0

@@ -42,8 +42,8 @@ def _add_suite_options(parser: argparse.ArgumentParser, baselines: bool = True) 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracking-uri", default=None,
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db "
-                             "in the working directory)")
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else mlflow.db in the project "
+                             "folder, else in the working directory)")
 
 
 class _Version(argparse.Action):

@@ -128,6 +128,7 @@ def _one(name: str, args: argparse.Namespace, filters: Filters, options: Options
     from bench.report.cells import planned_jobs
     from bench.report.leaderboard import build_report, write_report
     from bench.tracking import Tracker, resolve_uri, store_exists
+    from bench.tracking.store import shown_uri
     from bench.tracking.additions import suite_with_additions
 
     # with the models of `bench eval-model` (rows) and the threats of `bench eval` (columns)
@@ -142,7 +143,7 @@ def _one(name: str, args: argparse.Namespace, filters: Filters, options: Options
     if not records:
         return None
     formats = (args.format,)
-    report = build_report(suite, records, command_line(args), tracker.uri, filters, options,
+    report = build_report(suite, records, command_line(args), shown_uri(tracker.uri), filters, options,
                           plots=args.format in ("html", "all"), selection=selection)
     for path in write_report(report, out_folder(args) / suite.name, formats):
         print(f"wrote {path}")

@@ -21,7 +21,9 @@ from typing import Any
 import mlflow
 from mlflow.tracking import MlflowClient
 
-DEFAULT_URI = "sqlite:///mlflow.db"
+from bench.project import project_root
+
+DEFAULT_URI = "sqlite:///mlflow.db"  # of the project folder (`default_uri`)
 SQLITE = "sqlite:///"
 RETRIES = 8
 TRANSIENT = ("locked", "busy", "connection", "timed out", "temporarily", "503", "502")
@@ -29,8 +31,27 @@ CREATING = ".creating"
 
 
 def resolve_uri(uri: str | None) -> str:
-    """The tracking URI: the argument, else ``$MLFLOW_TRACKING_URI``, else ./mlflow.db (SQLite)."""
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    """The tracking URI, absolute: the argument, else ``$MLFLOW_TRACKING_URI``, else the
+    project's store (`default_uri`). A relative SQLite path given by the user is taken from the
+    working directory, as MLflow does."""
+    given = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    return absolute_uri(given) if given else default_uri()
+
+
+def default_uri() -> str:
+    """``<project>/mlflow.db`` (`bench.project`), else ``./mlflow.db``, as an absolute URI: the
+    same store whichever subfolder of the project a command runs from."""
+    root = project_root()
+    return SQLITE + str((root if root is not None else Path.cwd()).resolve() / "mlflow.db")
+
+
+def shown_uri(uri: str) -> str:
+    """``uri`` as reports print it: a SQLite file inside the project folder relative to it
+    (``sqlite:///mlflow.db``), so a committed report names no machine's paths; others as given."""
+    path, root = sqlite_path(uri), project_root()
+    if path is None or root is None or not path.is_relative_to(root.resolve()):
+        return uri
+    return SQLITE + str(path.relative_to(root.resolve()))
 
 
 def absolute_uri(uri: str) -> str:

@@ -59,7 +59,7 @@ class Tracker:
     """
 
     def __init__(self, uri: str | None, experiment: str, create: bool = True, description: str = "") -> None:
-        self.uri = resolve_uri(uri)  # as the user gave it (shown in reports)
+        self.uri = resolve_uri(uri)  # absolute: messages name the store wherever they are read
         self.experiment_name = experiment
         self.description = description  # the suite's: the experiment's description in the MLflow UI
         try:
