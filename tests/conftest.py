@@ -10,9 +10,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import kill_group
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +64,13 @@ def mlflow_server(tmp_path: Path):
     yield uri
     os.killpg(server.pid, signal.SIGTERM)
     server.wait(timeout=30)
+
+
+@pytest.fixture
+def children() -> Iterator[list[subprocess.Popen]]:
+    """Child processes of a test; whatever is still running at its end is killed with its group."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            kill_group(process)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli.main import main
+from bench.cli import main
 from bench.plan.jobs import make_plan
 from bench.scheduler.estimate import device_kind, duration, job_seconds, measured_rates
 from bench.suite.load import load_suite

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from bench.api import benchmark, load_checkpoint, load_trained
-from bench.cli.main import main
+from bench.cli import main
 from bench.errors import BenchError
 from bench.plan import fingerprint
 from bench.tracking import Tracker

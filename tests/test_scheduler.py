@@ -8,13 +8,10 @@ import os
 import re
 import signal
 import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import pytest
 import torch
@@ -24,7 +21,9 @@ from bench.cli import main
 from bench.registry import BASELINES
 from bench.tracking import Tracker
 from bench.tracking.records import ERROR, JOB_KEY, KIND, LABEL, SEED, TAG, THREAT_LABEL
+from tests import processes
 from tests.helpers import LineReader, kill_group
+from tests.processes import bench_process, wait_for_runs, wait_for_state
 
 pytestmark = pytest.mark.integration
 
@@ -58,49 +57,12 @@ def per_episode(uri: str, name: str = "sched") -> dict[tuple[str, str, str], lis
 
 
 def statuses(uri: str, name: str = "sched") -> Counter:
-    return Counter(r.info.status for r in Tracker(uri, name, create=False).runs())
+    return processes.statuses(uri, name)
 
 
 def finished_keys(uri: str, name: str = "sched") -> Counter:
     return Counter(r.data.tags[TAG + JOB_KEY] for r in Tracker(uri, name, create=False).runs()
                    if r.info.status == "FINISHED")
-
-
-def bench_process(*args: str, inherited: signal.Handlers = signal.SIG_DFL, stdout: int | IO = subprocess.DEVNULL,
-                  stderr: int | IO = subprocess.DEVNULL) -> subprocess.Popen:
-    """``python -m bench ARGS`` in its own session, with SIGINT and SIGTERM set by the test.
-
-    The dispositions do not depend on how this test was started: ``inherited`` is what the
-    child starts with (SIG_DFL as from an interactive shell, SIG_IGN as from ``cmd &`` in a
-    background shell). Its own session keeps signals meant for the test away from it and lets
-    `kill_group` reach every process it starts. Output goes to files or a reader, never to an
-    unread pipe that could fill and stall the child.
-    """
-    def dispositions() -> None:
-        signal.signal(signal.SIGINT, inherited)
-        signal.signal(signal.SIGTERM, inherited)
-
-    return subprocess.Popen([sys.executable, "-m", "bench", *args], stdout=stdout, stderr=stderr, text=True,
-                            start_new_session=True, preexec_fn=dispositions)
-
-
-@pytest.fixture
-def children() -> Iterator[list[subprocess.Popen]]:
-    """Child processes of a test; whatever is still running at its end is killed with its group."""
-    started: list[subprocess.Popen] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            kill_group(process)
-
-
-def wait_for_runs(uri: str, count: int, process: subprocess.Popen, timeout: float = 240) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline and process.poll() is None:
-        if statuses(uri).get("FINISHED", 0) >= count:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"fewer than {count} finished runs before the process ended or timed out")
 
 
 @pytest.mark.slow
@@ -150,16 +112,6 @@ def test_a_signal_stops_the_run_cleanly_whatever_the_child_inherited(workdir: Pa
     assert "interrupted" in err_text and "Traceback" not in err_text
     assert statuses("sqlite:///mlflow.db").get("RUNNING", 0) == 0
     assert list((workdir / "bench-resume").glob("*.pt")), "the training in progress left no resumable state"
-
-
-def wait_for_state(folder: Path, process: subprocess.Popen, newer_than: float = 0.0, timeout: float = 240) -> None:
-    """Until a resumable state newer than ``newer_than`` (mtime) exists in ``folder``."""
-    deadline = time.time() + timeout
-    while time.time() < deadline and process.poll() is None:
-        if any(p.stat().st_mtime > newer_than for p in folder.glob("*.pt")):
-            return
-        time.sleep(0.05)
-    raise AssertionError("no resumable state was written before the process ended or timed out")
 
 
 def test_the_dry_run_and_the_run_name_the_step_a_job_resumes_from(workdir: Path, children: list,

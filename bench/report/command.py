@@ -128,8 +128,8 @@ def _one(name: str, args: argparse.Namespace, filters: Filters, options: Options
     from bench.report.cells import planned_jobs
     from bench.report.leaderboard import build_report, write_report
     from bench.tracking import Tracker, resolve_uri, store_exists
-    from bench.tracking.store import shown_uri
     from bench.tracking.additions import suite_with_additions
+    from bench.tracking.store import shown_uri
 
     # with the models of `bench eval-model` (rows) and the threats of `bench eval` (columns)
     suite = suite_with_additions(name, tuple(getattr(args, "overrides", None) or ()), args.tracking_uri)

@@ -184,8 +184,10 @@ def _cached_episodes(dataset: ImageDataset, *shape: object) -> EpisodeSet:
     return _EPISODE_CACHE[key]
 
 
-def execute_eval(job: EvalJob, suite: Suite, checkpoint: bytes, device: str) -> EvalResult:
-    """Evaluate one threat with the train job's checkpoint on the fixed test episodes."""
+def execute_eval(job: EvalJob, suite: Suite, checkpoint: bytes, device: str,
+                 should_stop: Callable[[], None] = lambda: None) -> EvalResult:
+    """Evaluate one threat with the train job's checkpoint on the fixed test episodes;
+    ``should_stop`` is called after each episode (it raises to abandon the evaluation)."""
     train_job = job.train
     dataset = load_dataset(train_job.data.name, train_job.data.image_size, device)
     baseline = build_baseline(train_job, dataset, torch.device(device), job.setting.way)
@@ -194,7 +196,7 @@ def execute_eval(job: EvalJob, suite: Suite, checkpoint: bytes, device: str) -> 
     episodes = episode_set(suite, job, device)
     seeds = threat_seeds(train_job.seed, episodes, stable_key(component_identity(job.threat)))
     start = time.perf_counter()
-    outcome = evaluate_queries(baseline, episodes, threat, seeds)
+    outcome = evaluate_queries(baseline, episodes, threat, seeds, should_stop)
     return EvalResult(job.key, outcome.accuracies, time.perf_counter() - start, device_name(torch.device(device)),
                       dataset.content_hash, episodes.hash, threat.kind, packed_bits(outcome.correct),
                       tuple(c.numel() for c in outcome.correct))

@@ -102,8 +102,9 @@ def run_train(job: TrainJob, steps_dir: str | None, resume_path: str | None, dev
 
 
 def run_eval(job: EvalJob, suite: Suite, checkpoint: bytes, device: str) -> EvalResult | Failure:
+    """Evaluate ``job``; a SIGINT or SIGTERM abandons it after the current episode (re-run in full)."""
     try:
-        return execute_eval(job, suite, checkpoint, device)
+        return execute_eval(job, suite, checkpoint, device, stopping.check)
     except Exception as exc:  # noqa: BLE001
         return _failure(job.key, exc)
 

@@ -74,7 +74,8 @@ def run_suite(suite: Suite, tracking_uri: str | None, options: RunOptions,
         backend = make_backend(options, data_needed(suite))  # workers warm up while the driver plans
         try:
             plan = plan or make_plan(suite)
-            tracker = Tracker(tracking_uri, suite.name, description=suite.description)
+            with stopping.interruptible():  # a new store is made in a temporary file, renamed when complete
+                tracker = Tracker(tracking_uri, suite.name, description=suite.description)
             tracker.publish_results_view(results_columns(plan))
             progress = progress or Progress()
             driver = Driver(plan, tracker, backend, options.retries, progress, options.resume)

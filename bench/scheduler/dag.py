@@ -173,6 +173,8 @@ class Driver:
                 stopping.check()
                 self.live.refresh(force=False)
                 done, _ = wait(list(self.running), timeout=stopping.POLL_SECONDS, return_when=FIRST_COMPLETED)
+            # A group signal reaches the workers too: their jobs end stopped, not failed.
+            stopping.check()
             for future in sorted(done, key=lambda f: self.running[f][0].job.key):
                 task, where = self.running.pop(future)
                 self._finish(task, where, _result(future, task))

@@ -23,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from bench.registry import BASELINES
+from bench.run import stopping
 from bench.run.worker import configure, preload
 from bench.scheduler.slots import Slot
 
@@ -90,8 +91,9 @@ class LocalBackend:
             self.executors[index] = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context(start_method(slot)),
                 initializer=start_worker, initargs=(slot.threads, slot.env))
-            # Started now, not at the first job; a failed preload resurfaces in that job.
-            self.executors[index].submit(preload, self.datasets, slot.device)
+            with stopping.deferred():  # the worker starts with SIGINT/SIGTERM pending, not fatal
+                # Started now, not at the first job; a failed preload resurfaces in that job.
+                self.executors[index].submit(preload, self.datasets, slot.device)
         return self.executors[index]
 
     def next_slot(self) -> str:

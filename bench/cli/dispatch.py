@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from bench.cli.eval_model import add_eval_model_command, add_export_command
+from bench.cli.stopped import interrupted
 from bench.errors import BenchError
 from bench.report import command as report_command
 
@@ -177,7 +178,7 @@ def _add_docs_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     docs.add_argument("--check", action="store_true", help="exit 1 when the page is not current, write nothing")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def dispatch(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from bench.cli import commands, eval_model
 
@@ -196,9 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        print("interrupted: finished jobs are recorded, unfinished ones are not; run the same command to "
-              "resume.", file=sys.stderr)
-        return int(getattr(exc, "exit_code", 130))
+        return interrupted(exc)
     except BrokenPipeError:
         return _closed_pipe()
     finally:
@@ -214,7 +213,3 @@ def _closed_pipe() -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     return 141
-
-
-if __name__ == "__main__":
-    sys.exit(main())
