@@ -10,7 +10,7 @@ import pytest
 
 from bench.plan.jobs import make_plan
 from bench.scheduler.board import JobBoard
-from bench.scheduler.dag import JobOutcome, summary
+from bench.scheduler.outcomes import JobOutcome, summary
 from bench.scheduler.progress import Live, Progress, clip, fit
 from bench.suite.load import load_suite
 

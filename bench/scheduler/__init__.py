@@ -8,8 +8,9 @@ from bench.plan.jobs import Plan, make_plan
 from bench.registry import DATASETS
 from bench.run import stopping
 from bench.scheduler.backend import Backend
-from bench.scheduler.dag import Driver, JobOutcome, summary
+from bench.scheduler.dag import Driver
 from bench.scheduler.model_eval import check_user_models
+from bench.scheduler.outcomes import JobOutcome, summary
 from bench.scheduler.progress import Progress
 from bench.scheduler.resume import ResumeOptions
 from bench.suite.load import Suite, data_needed

@@ -6,15 +6,16 @@ A finished train job's checkpoint is read back from MLflow for the evaluations s
 An eval job is queued the moment its checkpoint exists and goes ahead of waiting train jobs.
 A failing job is recorded as FAILED (error and traceback), retried up to ``retries`` times,
 and never stops the others; when a train job fails for good, its evaluations are recorded as failed with that reason.
+Several drivers may share one store: a job runs, or a run is copied, only under its claim
+(`bench.scheduler.claiming`); a job another driver finished meanwhile is taken as finished.
 """
 
 from __future__ import annotations
 
-import re
+import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from bench.plan.fingerprint import train_fingerprint
@@ -25,28 +26,15 @@ from bench.run.runner import TrainResult
 from bench.run.step_progress import StepFiles
 from bench.scheduler.backend import Backend
 from bench.scheduler.board import JobBoard
+from bench.scheduler.claiming import Gate
+from bench.scheduler.outcomes import JobOutcome, failure_text, recorded_headline, summary
 from bench.scheduler.progress import Live, Progress, Quiet
-from bench.scheduler.resume import Decision, ResumeOptions, decide, resumes_from
+from bench.scheduler.resume import Decision, ResumeOptions, decide, decide_again, may_be_done_elsewhere, resumes_from
 from bench.tracking import CHECKPOINT, Tracker
+from bench.tracking.claims import ClaimBoard
 from bench.tracking.recording import eval_tags, record_eval, record_failure, record_train, train_tags
 from bench.tracking.records import CODE_FILES, CODE_VERSION, FINGERPRINT, KEPT_STALE, PACKAGES
 from bench.tracking.tracker import now_ms
-
-
-@dataclass
-class JobOutcome:
-    """What happened to one train job and its evaluations (for the summary line)."""
-
-    job: TrainJob
-    trained: bool = False
-    seconds: float = 0.0
-    device: str = ""
-    accuracies: dict[str, tuple[float, float]] = field(default_factory=dict)
-    failed: list[str] = field(default_factory=list)
-    pending: int = 0
-    order: list[str] = field(default_factory=list)  # threat labels in suite order
-    headline: tuple[str, float] | None = None  # a job not run: its recorded (threat label, accuracy)
-    train_failed: bool = False
 
 
 @dataclass
@@ -73,18 +61,21 @@ class Driver:
         self.steps = StepFiles()  # training steps reported by the running train jobs
         self.board = JobBoard(f"{plan.suite.name}: jobs", {}, 1)  # replaced in `run`, once the plan is decided
         self.live: Live | Quiet = Quiet()
+        self.gate: Gate[Task]  # this driver's claims, from `run` on
         # A backend that runs jobs in this thread leaves the display to a thread of its own.
         self.inline = backend.inline
         self.started: dict[str, int] = {}  # job key -> submission time (ms), for its run's start time
         self.times = (0, 0)  # (start, end) ms of the job whose result is being recorded
 
     def run(self) -> list[JobOutcome]:
-        self.tracker.delete_partial()
-        self.steps.open()
+        self.gate = Gate(ClaimBoard(self.tracker.uri), self.progress.line)
         try:
+            self.tracker.delete_partial(self.gate.claimed_elsewhere())
+            self.steps.open()
             self._run()
         finally:
             self.steps.close()
+            self.gate.close()  # a stopped driver's jobs are free for others at once
         return [self.outcomes[job.key] for job in self.plan.train_jobs]
 
     def _run(self) -> None:
@@ -134,7 +125,7 @@ class Driver:
         for ev in self.plan.eval_jobs[job.key]:
             if self.decisions[ev.key].action != "run":
                 self._adopt(ev, self.decisions[ev.key], parent)
-        outcome.headline = self._headline(job)
+        outcome.headline = recorded_headline(self.plan.eval_jobs[job.key], self.decisions)
         if evals:
             checkpoint = self.tracker.read_file(parent, CHECKPOINT)
             self.queue.extend(Task(e, checkpoint=checkpoint, parent=parent) for e in evals)
@@ -152,33 +143,80 @@ class Driver:
             return decision.found.run_id
         tags = train_tags(self.plan.suite, job) if isinstance(job, TrainJob) else eval_tags(self.plan.suite, job)
         tags = {k: v for k, v in tags.items() if k not in (CODE_VERSION, PACKAGES, FINGERPRINT, CODE_FILES)}
-        return self.tracker.copy_run(decision.found.run_id, job.name, {**tags, **kept}, parent)
-
-    def _headline(self, job: TrainJob) -> tuple[str, float] | None:
-        """The recorded accuracy of a train job that is not run: its clean evaluation's, else
-        its first recorded one (suite order); None when none of its evaluations is kept."""
-        kept = [(ev.threat, self.decisions[ev.key].found) for ev in self.plan.eval_jobs[job.key]
-                if self.decisions[ev.key].action != "run"]
-        recorded = [(threat, run.accuracy) for threat, run in kept if run is not None and run.accuracy is not None]
-        chosen = [item for item in recorded if item[0].name == "clean"] or recorded
-        return (chosen[0][0].label, chosen[0][1]) if chosen else None
+        here = self.tracker.experiment_id
+        with self.gate.held(f"{job.key}@{here}", job.name):
+            self.tracker.delete_partial(key=job.key)
+            copied = [r for r in self.tracker.finished_runs(key=job.key) if r.experiment_id == here]
+            if copied:  # by another driver of this suite, meanwhile
+                return copied[-1].run_id
+            return self.tracker.copy_run(decision.found.run_id, job.name, {**tags, **kept}, parent)
 
     def _loop(self) -> None:
-        while self.queue or self.running:
+        while self.queue or self.running or self.gate.parked:
+            self.queue.extend(self.gate.due())
             while self.queue and len(self.running) < self.backend.capacity:
-                self._submit(self.queue.popleft())
+                task = self.queue.popleft()
+                if self._admit(task):
+                    self._submit(task)
             self.live.refresh()
-            done: set[Future] = set()
-            while not done:
-                stopping.check()
-                self.live.refresh(force=False)
-                done, _ = wait(list(self.running), timeout=stopping.POLL_SECONDS, return_when=FIRST_COMPLETED)
+            done = self._wait()
             # A group signal reaches the workers too: their jobs end stopped, not failed.
             stopping.check()
             for future in sorted(done, key=lambda f: self.running[f][0].job.key):
                 task, where = self.running.pop(future)
                 self._finish(task, where, _result(future, task))
             self.live.refresh()
+
+    def _wait(self) -> set[Future]:
+        """Finished jobs; none when a parked job is due for another look."""
+        while not self.gate.any_due():
+            stopping.check()
+            self.live.refresh(force=False)
+            if not self.running:
+                if not self.gate.parked:
+                    break  # the jobs just looked at were all finished elsewhere
+                time.sleep(stopping.POLL_SECONDS)
+                continue
+            done, _ = wait(list(self.running), timeout=stopping.POLL_SECONDS, return_when=FIRST_COMPLETED)
+            if done:
+                return done
+        return set()
+
+    def _admit(self, task: Task) -> bool:
+        """Whether ``task`` starts now: this driver holds its claim and nobody finished it meanwhile
+        (then it is taken as finished); parked while another driver holds it."""
+        if not self.gate.admit(task.job.key, task.job.name):
+            self.gate.park(task)
+            return False
+        if task.attempt == 1 and may_be_done_elsewhere(self.decisions[task.job.key]):
+            found = decide_again(task.job, self.tracker.finished_runs(key=task.job.key), self.tracker.experiment_id,
+                                 self.resume)
+            if found.action != "run":
+                self.gate.release(task.job.key)
+                self._take_finished(task, found)
+                return False
+        self.tracker.delete_partial(key=task.job.key)  # a RUNNING record of it is a dead driver's
+        return True
+
+    def _take_finished(self, task: Task, decision: Decision) -> None:
+        """Adopt the run another driver made of ``task``'s job while this one waited; a train job's
+        evaluations are decided again (as for a train job not run here) and the rest queued."""
+        self.progress.line(f"reuse   {task.job.name}: finished by another bench run meanwhile")
+        self.decisions[task.job.key] = decision
+        if isinstance(task.job, EvalJob):
+            self._adopt(task.job, decision, task.parent)
+            outcome = self.outcomes[task.job.train.key]
+            outcome.pending -= 1
+            self.board.drop("eval", 1)
+            self._maybe_summarise(outcome)
+            return
+        planned = len(self.todo[task.job.key])
+        for ev in self.plan.eval_jobs[task.job.key]:
+            self.decisions[ev.key] = decide_again(ev, self.tracker.finished_runs(key=ev.key),
+                                                  self.tracker.experiment_id, self.resume)
+        self._enqueue_job(task.job)
+        self.board.drop("train", 1)
+        self.board.drop("eval", planned - len(self.todo[task.job.key]))
 
     def _submit(self, task: Task) -> None:
         args = (task.job, self.steps.directory, str(self._resume_file(task.job).path)) \
@@ -208,6 +246,7 @@ class Driver:
 
     def _trained(self, job: TrainJob, result: TrainResult, where: str) -> None:
         run_id = record_train(self.tracker, self.plan.suite, job, result, self.times)
+        self.gate.release(job.key)
         self._resume_file(job).delete()  # recorded: the state is not needed any more
         outcome = self.outcomes[job.key]
         outcome.trained, outcome.seconds, outcome.device = True, result.seconds, f"{result.device} [{where}]"
@@ -221,6 +260,7 @@ class Driver:
         outcome = self.outcomes[task.job.train.key]
         outcome.accuracies[task.job.threat.label] = record_eval(self.tracker, self.plan.suite, task.job,
                                                                  task.parent, result, self.times)
+        self.gate.release(task.job.key)
         outcome.pending -= 1
         self._maybe_summarise(outcome)
 
@@ -230,6 +270,7 @@ class Driver:
         if task.attempt <= self.retries:
             self.queue.append(Task(task.job, task.attempt + 1, task.checkpoint, task.parent))
             return
+        self.gate.release(task.job.key)
         train_key = task.job.key if isinstance(task.job, TrainJob) else task.job.train.key
         outcome = self.outcomes[train_key]
         what = "training" if isinstance(task.job, TrainJob) else task.job.threat.label
@@ -256,37 +297,3 @@ def _result(future: Future, task: Task) -> Any:
         return future.result()
     return worker.Failure(task.job.key, f"worker died ({type(error).__name__}: {error}; killed or out of "
                           f"memory?)", repr(error))
-
-
-def summary(outcome: JobOutcome) -> str:
-    """One line per finished train job: status, time, device, accuracies."""
-    if outcome.failed:
-        head = "FAILED"
-    elif outcome.trained or outcome.accuracies:
-        head = "done"
-    else:
-        shown = f"  {outcome.headline[0]} {100 * outcome.headline[1]:.1f}" if outcome.headline else ""
-        return f"skip    {outcome.job.name} (already finished){shown}"
-    cells = "  ".join(f"{k} {100 * m:.1f}±{100 * h:.1f}" for k, (m, h) in sorted(
-        outcome.accuracies.items(), key=lambda item: outcome.order.index(item[0])))
-    trained = f"trained {outcome.seconds:.1f}s on {outcome.device}" if outcome.trained else \
-        "not trained" if outcome.train_failed else "checkpoint reused"
-    failures = ("  failed: " + "; ".join(outcome.failed)) if outcome.failed else ""
-    return f"{head:7} {outcome.job.name}  [{trained}]  {cells}{failures}"
-
-
-FRAME = re.compile(r'File "([^"]+)", line (\d+)')
-
-
-def failure_text(what: str, failure: worker.Failure, run_id: str) -> str:
-    """``training: RuntimeError: boom (baselines/x.py:41; traceback in run 3f2a..., traceback.txt)``:
-    what failed, the exception, the innermost frame of the project's own code (else the last
-    frame) and where the whole traceback is stored."""
-    frames = FRAME.findall(failure.traceback)
-    own = [(path, line) for path, line in frames if "site-packages" not in path] or frames
-    where = ""
-    if own:
-        path, line = own[-1]
-        root = str(Path(__file__).resolve().parents[2]) + "/"
-        where = f"{path.removeprefix(root)}:{line}; "
-    return f"{what}: {failure.error} ({where}traceback in run {run_id}, traceback.txt)"

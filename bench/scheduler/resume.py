@@ -72,6 +72,20 @@ def decide(plan: Plan, finished: list[FinishedRun], experiment_id: str | None,
     return decisions
 
 
+def decide_again(job: TrainJob | EvalJob, finished: list[FinishedRun], experiment_id: str | None,
+                 options: ResumeOptions) -> Decision:
+    """A job's decision from the store as it is now (``finished``: its key's finished runs), as
+    for a train job not run by this driver: after another driver ran it meanwhile."""
+    fingerprint = train_fingerprint(job) if isinstance(job, TrainJob) else eval_fingerprint(job)
+    return _decide(job, fingerprint, {job.key: finished}, experiment_id, options, None)
+
+
+def may_be_done_elsewhere(decision: Decision) -> bool:
+    """Whether another driver may have finished the job this one is about to run: true unless it
+    runs on request (``--force``, ``--rerun``) or evaluates a model this driver retrained."""
+    return decision.reason == "new" or decision.reason.startswith("stale")
+
+
 def _decide(job: TrainJob | EvalJob, fingerprint: Fingerprint, by_key: dict[str, list[FinishedRun]],
             experiment_id: str | None, options: ResumeOptions, forced_reason: str | None) -> Decision:
     requested = forced_reason or _requested(job, options)

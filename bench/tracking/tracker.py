@@ -10,6 +10,7 @@ import json
 import logging
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -127,18 +128,20 @@ class Tracker:
         return None if path is None else (path.parent / "mlruns" / self.experiment_name).as_uri()
 
     @retried
-    def runs(self, everywhere: bool = False) -> list[Any]:
-        """Every run of the experiment (or of every experiment of the store), oldest first."""
+    def runs(self, everywhere: bool = False, key: str | None = None) -> list[Any]:
+        """Every run of the experiment (or of every experiment of the store), oldest first;
+        ``key``: only the runs of that job."""
         if self.client is None:
             return []
         if everywhere:
             ids = [str(e.experiment_id) for e in self.client.search_experiments()]
         else:
             ids = [] if self.experiment_id is None else [self.experiment_id]
+        where = f"tags.`{TAG + JOB_KEY}` = '{key}'" if key else ""
         runs: list[Any] = []
         token = None
         while ids:
-            page = self.client.search_runs(ids, max_results=PAGE, page_token=token,
+            page = self.client.search_runs(ids, filter_string=where, max_results=PAGE, page_token=token,
                                            order_by=["attributes.start_time ASC"])
             runs.extend(page)
             token = page.token
@@ -146,9 +149,9 @@ class Tracker:
                 break
         return runs
 
-    def finished_runs(self) -> list[FinishedRun]:
-        """Every FINISHED job run in the whole store (any suite), oldest first."""
-        found = (finished_run(run) for run in self.runs(everywhere=True))
+    def finished_runs(self, key: str | None = None) -> list[FinishedRun]:
+        """Every FINISHED job run in the whole store (any suite), oldest first; ``key``: of that job."""
+        found = (finished_run(run) for run in self.runs(everywhere=True, key=key))
         return [run for run in found if run is not None]
 
     def finished(self) -> dict[str, str]:
@@ -156,14 +159,20 @@ class Tracker:
         return {r.key: r.run_id for r in self.finished_runs() if r.experiment_id == self.experiment_id}
 
     @retried
-    def delete_partial(self) -> int:
+    def delete_partial(self, claimed: Collection[str] = (), key: str | None = None) -> int:
         """Delete runs left RUNNING by a killed driver (partial records); returns how many.
 
-        The driver writes a run in one go after its job finished, so a RUNNING run of ours is
-        never live unless two drivers share one experiment, which `bench run` does not support.
+        A driver writes a run in one go after its job finished, under the job's claim
+        (`bench.tracking.claims`): a RUNNING run of a job ``claimed`` by a live driver (its key,
+        or ``key@experiment`` for a copy) is being written now and is kept. ``key``: only that
+        job's (whose claim the caller holds).
         """
-        partial = [r.info.run_id for r in self.runs()
-                   if r.info.status == "RUNNING" and TAG + JOB_KEY in r.data.tags]
+        def live(key: str) -> bool:
+            return key in claimed or f"{key}@{self.experiment_id}" in claimed
+
+        partial = [r.info.run_id for r in self.runs(key=key)
+                   if r.info.status == "RUNNING" and TAG + JOB_KEY in r.data.tags
+                   and not live(r.data.tags[TAG + JOB_KEY])]
         for run_id in partial:
             self._writer().delete_run(run_id)
         return len(partial)
