@@ -161,3 +161,24 @@ def test_a_run_killed_mid_job_is_taken_over_by_the_other(suite: Path, store: str
     counts = runs_per_key(store)
     assert set(counts.values()) == {1} and {s for _, s in counts} == {"FINISHED"}, counts
     assert per_episode(store) == per_episode("sqlite:///reference.db")
+
+
+def test_a_team_server_on_postgresql_shared_by_two_runs_one_killed(suite: Path, team_server: str, children: list,
+                                                                  tmp_path: Path) -> None:
+    """Issue 27, item 3: PostgreSQL behind a real `mlflow server`, two `bench run` of one suite
+    at once, one killed (SIGKILL, as a lost node) while it holds a claim: every job key ends with
+    exactly one FINISHED run, nothing RUNNING, and the numbers of a single uninterrupted run."""
+    runs = [bench_process("run", str(suite), "--no-progress", "--workers", "1", "--tracking-uri", team_server)
+            for _ in range(2)]
+    children.extend(runs)
+    victim, survivor = runs
+    board = ClaimBoard(team_server)
+    while not any(f":{victim.pid}:" in claim.holder for claim in board.holders().values()):
+        assert victim.poll() is None, "the first run ended before it claimed a job"
+        time.sleep(0.05)
+    kill_group(victim)
+    assert survivor.wait(timeout=600) == 0
+    counts = runs_per_key(team_server)
+    assert len(counts) == 12 and set(counts.values()) == {1}, counts
+    assert {status for _, status in counts} == {"FINISHED"}, counts
+    assert per_episode(team_server) == per_episode("sqlite:///reference.db")
