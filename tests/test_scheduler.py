@@ -130,12 +130,17 @@ def test_the_dry_run_and_the_run_name_the_step_a_job_resumes_from(workdir: Path,
     (state,) = states.glob("*.pt")
     step = ResumeFile(state).saved_step()
     assert step is not None and step % 5 == 0 and 0 < step < 60
+    earlier = ResumeFile(state).load()["progress"]["seconds"]  # the killed process's training time
+    assert earlier > 0
     capsys.readouterr()
     assert main(["run", str(suite), "--dry-run"]) == 0
     assert f"[to run, resumes from step {step} of 60]" in capsys.readouterr().out
     assert main(["run", str(suite), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert f"resume  protonet · glyphs 3-way 1-shot · seed 0: from step {step} of 60 ({state.resolve()})" in out
+    (train,) = [r for r in Tracker("sqlite:///mlflow.db", "sched", create=False).runs()
+                if r.data.tags.get(TAG + KIND) == "train"]
+    assert train.data.metrics["device_seconds"] > earlier  # all of the job's time, not its last part
 
 
 @pytest.mark.slow

@@ -134,7 +134,7 @@ def execute_train(job: TrainJob, device: str, on_step: Callable[[int, int], None
     trainer = Trainer(baseline, job, dataset, training_attack_for(job), resume, on_step, should_stop,
                       lambda way: build_baseline(job, dataset, torch.device(device), way))
     done = trainer.run()
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start + trainer.resumed_seconds
     # best_val falls back to the last weights where no validation ran (validate_every: 0).
     best = done.best_step if job.variant.train.select == "best_val" else None
     return TrainResult(job.key, done.curve, checkpoint_bytes(baseline, job), seconds,

@@ -52,6 +52,8 @@ class Progress:
             the CPU). since_best: validations since it. stopped_early: the step training stopped
             at for lack of improvement, else None. validation_seconds: time spent validating
             (its share of the job is the cost of selection; never part of a result).
+            seconds: training time up to the last saved state, summed over every process that
+            worked on the job (a resumed job's device time is all of it, not its last part).
     """
 
     step: int = 0
@@ -63,6 +65,7 @@ class Progress:
     since_best: int = 0
     stopped_early: int | None = None
     validation_seconds: float = 0.0
+    seconds: float = 0.0
 
 
 def validation_episodes(job: TrainJob, dataset: ImageDataset) -> EpisodeSet | None:
@@ -101,6 +104,7 @@ class Trainer:
         self.val = validation_episodes(job, dataset)
         self.resume, self.on_step, self.should_stop = resume, on_step, should_stop
         self.progress = Progress()
+        self.began, self.resumed_seconds = time.perf_counter(), 0.0  # earlier processes' share
         self.for_way = for_way
         self._val_model: Baseline | None = None
 
@@ -167,12 +171,14 @@ class Trainer:
         return self._val_model
 
     def _save(self) -> None:
+        self.progress.seconds = self.resumed_seconds + time.perf_counter() - self.began
         if self.resume is not None:
             self.resume.save({"progress": dataclasses.asdict(self.progress), "baseline": self.baseline.state_dict(),
                               "stream": self.stream.get_state(), "rng": _global_rng()})
 
     def _restore(self, saved: dict[str, Any]) -> None:
         self.progress = Progress(**saved["progress"])
+        self.resumed_seconds = self.progress.seconds
         self.baseline.load_state_dict(saved["baseline"])
         self.stream.set_state(saved["stream"])
         _set_global_rng(saved["rng"])

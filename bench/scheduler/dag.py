@@ -27,7 +27,7 @@ from bench.run.step_progress import StepFiles
 from bench.scheduler.backend import Backend
 from bench.scheduler.board import JobBoard
 from bench.scheduler.claiming import Gate
-from bench.scheduler.outcomes import JobOutcome, failure_text, recorded_headline, summary
+from bench.scheduler.outcomes import JobOutcome, eval_label, failure_text, recorded_headline, summary
 from bench.scheduler.progress import Live, Progress, Quiet
 from bench.scheduler.resume import Decision, ResumeOptions, decide, decide_again, may_be_done_elsewhere, resumes_from
 from bench.tracking import CHECKPOINT, Tracker
@@ -53,7 +53,7 @@ class Driver:
         self.plan, self.tracker, self.backend = plan, tracker, backend
         self.retries, self.progress, self.resume = retries, progress, resume or ResumeOptions()
         self.decisions: dict[str, Decision] = {}
-        self.outcomes = {job.key: JobOutcome(job, order=[e.threat.label for e in plan.eval_jobs[job.key]])
+        self.outcomes = {job.key: JobOutcome(job, order=[eval_label(e) for e in plan.eval_jobs[job.key]])
                          for job in plan.train_jobs}
         self.todo: dict[str, list[EvalJob]] = {}
         self.queue: deque[Task] = deque()
@@ -258,7 +258,7 @@ class Driver:
     def _evaluated(self, task: Task, result: Any) -> None:
         assert isinstance(task.job, EvalJob)
         outcome = self.outcomes[task.job.train.key]
-        outcome.accuracies[task.job.threat.label] = record_eval(self.tracker, self.plan.suite, task.job,
+        outcome.accuracies[eval_label(task.job)] = record_eval(self.tracker, self.plan.suite, task.job,
                                                                  task.parent, result, self.times)
         self.gate.release(task.job.key)
         outcome.pending -= 1
@@ -273,7 +273,7 @@ class Driver:
         self.gate.release(task.job.key)
         train_key = task.job.key if isinstance(task.job, TrainJob) else task.job.train.key
         outcome = self.outcomes[train_key]
-        what = "training" if isinstance(task.job, TrainJob) else task.job.threat.label
+        what = "training" if isinstance(task.job, TrainJob) else eval_label(task.job)
         outcome.failed.append(failure_text(what, failure, run_id))
         if isinstance(task.job, TrainJob):
             outcome.train_failed = True

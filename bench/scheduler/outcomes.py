@@ -22,10 +22,17 @@ class JobOutcome:
     accuracies: dict[str, tuple[float, float]] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     pending: int = 0
-    order: list[str] = field(default_factory=list)  # threat labels in suite order
+    order: list[str] = field(default_factory=list)  # `eval_label`s in suite order
     headline: tuple[str, float] | None = None  # a job not run: its recorded (threat label, accuracy)
     train_failed: bool = False
 
+
+
+def eval_label(job: EvalJob) -> str:
+    """The threat's label, with the test setting where it is not the training one (a 60-way
+    model tested at 5-way and 20-way has two ``clean`` evaluations)."""
+    tested = job.setting != job.train.data
+    return f"{job.threat.label} · {job.setting.label}" if tested else job.threat.label
 
 
 def recorded_headline(evals: list[EvalJob], decisions: dict[str, Decision]) -> tuple[str, float] | None:
