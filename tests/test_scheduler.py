@@ -307,7 +307,7 @@ def test_ray_backend_gives_the_local_numbers(workdir: Path) -> None:
     ray = pytest.importorskip("ray")
     suite = write(workdir, SUITE.replace("[protonet, maml]", "[protonet]"))
     assert main(["run", str(suite), "--no-progress", "--tracking-uri", "sqlite:///local.db"]) == 0
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     try:
         assert main(["run", str(suite), "--no-progress", "--backend", "ray",
                      "--tracking-uri", "sqlite:///ray.db"]) == 0

@@ -4,6 +4,12 @@
 backend on a Ray cluster (or a local Ray instance when no address is given). Tasks run the
 same worker functions with the same fixed thread count, so results are identical to the
 local backend's. The driver stays the single MLflow writer.
+
+A task whose node is lost (removed, crashed, preempted) or whose worker process dies is run
+again elsewhere by Ray (`SYSTEM_RETRIES`; a job's own errors are results, never retried by Ray):
+a train job resumes from its last saved state where the node saved it on storage the other
+nodes share (the state folder beside the store), else starts over with the same seeds, so the
+numbers are those of an uninterrupted run either way. A local instance binds 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.run import worker
+
+SYSTEM_RETRIES = 3  # runs of a task after its node or worker process was lost
 
 
 def _ray_job(fn: Callable[..., Any], threads: int, device: str, *args: Any) -> Any:
@@ -43,8 +51,9 @@ class RayBackend:
             raise BenchError("--backend ray needs Ray: pip install 'fewshot-bench[ray]'.") from exc
         self.ray = ray
         if not ray.is_initialized():
+            local = {"_node_ip_address": "127.0.0.1"} if address is None else {}
             ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+                     configure_logging=False, **local)
         resources = ray.cluster_resources()
         gpus_per_job, self.device = ray_resources(device, resources.get("GPU", 0), jobs_per_gpu)
         self.threads = cpus_per_job
@@ -52,7 +61,8 @@ class RayBackend:
             self.capacity = max(1, int(resources.get("GPU", 0) / gpus_per_job))
         else:
             self.capacity = max(1, int(resources.get("CPU", 1) // cpus_per_job))
-        self.task = ray.remote(num_cpus=cpus_per_job, num_gpus=gpus_per_job, max_retries=0)(_ray_job)
+        self.task = ray.remote(num_cpus=cpus_per_job, num_gpus=gpus_per_job, max_retries=SYSTEM_RETRIES,
+                               retry_exceptions=False)(_ray_job)
 
     def next_slot(self) -> str:
         return f"ray:{self.device}"
