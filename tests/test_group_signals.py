@@ -109,7 +109,8 @@ def test_a_group_signal_while_spawned_workers_start_stops_cleanly(workdir: Path,
     assert_clean_stop(process, stop_group(process, signal.SIGTERM, workdir), 143)
 
 
-@pytest.mark.parametrize("threads", ["1", "2"], ids=["forked-workers", "spawned-workers"])
+@pytest.mark.parametrize("threads", ["1", pytest.param("2", marks=pytest.mark.slow)],
+                         ids=["forked-workers", "spawned-workers"])
 def test_a_group_signal_mid_training_saves_the_state_and_the_rerun_resumes(workdir: Path, children: list,
                                                                           capsys: pytest.CaptureFixture,
                                                                           threads: str) -> None:

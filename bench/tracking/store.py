@@ -46,12 +46,14 @@ def default_uri() -> str:
 
 
 def shown_uri(uri: str) -> str:
-    """``uri`` as reports print it: a SQLite file inside the project folder relative to it
-    (``sqlite:///mlflow.db``), so a committed report names no machine's paths; others as given."""
+    """``uri`` as reports print it: a SQLite file inside the project folder (else the working
+    directory) relative to it (``sqlite:///mlflow.db``), so a committed report names no
+    machine's paths; others as they are."""
     path, root = sqlite_path(uri), project_root()
-    if path is None or root is None or not path.is_relative_to(root.resolve()):
+    base = (root if root is not None else Path.cwd()).resolve()
+    if path is None or not path.is_relative_to(base):
         return uri
-    return SQLITE + str(path.relative_to(root.resolve()))
+    return SQLITE + str(path.relative_to(base))
 
 
 def absolute_uri(uri: str) -> str:
