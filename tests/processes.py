@@ -13,6 +13,23 @@ from pathlib import Path
 from typing import IO
 
 from bench.tracking import Tracker
+from bench.tracking.records import LABEL, SEED, THREAT_LABEL
+
+
+def per_episode(uri: str, name: str) -> dict[tuple[str, str, str], list[float]]:
+    """(baseline label, threat label, seed) -> per-episode accuracies of suite ``name``'s finished runs."""
+    return {(r.tags[LABEL], r.tags[THREAT_LABEL], r.tags[SEED]): r.per_episode
+            for r in Tracker(uri, name, create=False).records() if r.status == "FINISHED"}
+
+
+def suite_in_workdir(tmp_path: Path, monkeypatch, filename: str, text: str) -> Path:
+    """``text`` written to ``tmp_path/filename``, which becomes the working directory (no
+    ``$MLFLOW_TRACKING_URI``, so the default store is there too)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    path = tmp_path / filename
+    path.write_text(text)
+    return path
 
 
 def statuses(uri: str, name: str) -> Counter:

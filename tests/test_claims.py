@@ -18,7 +18,8 @@ import pytest
 from bench.cli import main
 from bench.tracking import Tracker
 from bench.tracking.claims import HOLDER, ClaimBoard, this_process
-from bench.tracking.records import JOB_KEY, LABEL, SEED, TAG, THREAT_LABEL
+from bench.tracking.records import JOB_KEY, TAG
+from tests import processes
 from tests.helpers import kill_group
 from tests.processes import bench_process
 
@@ -110,8 +111,7 @@ def test_contending_processes_never_hold_one_key_at_once(store: str, tmp_path: P
 
 
 def per_episode(uri: str) -> dict[tuple[str, str, str], list[float]]:
-    return {(r.tags[LABEL], r.tags[THREAT_LABEL], r.tags[SEED]): r.per_episode
-            for r in Tracker(uri, "conc", create=False).records() if r.status == "FINISHED"}
+    return processes.per_episode(uri, "conc")
 
 
 def runs_per_key(uri: str) -> Counter:
@@ -120,10 +120,7 @@ def runs_per_key(uri: str) -> Counter:
 
 @pytest.fixture
 def suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, glyphs) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    path = tmp_path / "conc.yaml"
-    path.write_text(SUITE)
+    path = processes.suite_in_workdir(tmp_path, monkeypatch, "conc.yaml", SUITE)
     assert main(["run", str(path), "--no-progress", "--tracking-uri", "sqlite:///reference.db"]) == 0
     return path
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from bench.cli import main
+from tests.processes import suite_in_workdir
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
@@ -32,11 +33,7 @@ def _per_episode(uri: str) -> dict[tuple[str, str], list[float]]:
 
 @pytest.fixture
 def suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, glyphs) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    path = tmp_path / "tiny-gpu.yaml"
-    path.write_text(TINY)
-    return path
+    return suite_in_workdir(tmp_path, monkeypatch, "tiny-gpu.yaml", TINY)
 
 
 def test_two_workers_share_the_gpu_and_two_runs_are_identical(suite: Path, tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ import pytest
 
 from bench.cli import main
 from bench.tracking import Tracker
-from bench.tracking.records import JOB_KEY, LABEL, SEED, TAG, THREAT_LABEL
+from bench.tracking.records import JOB_KEY, TAG
+from tests import processes
 
 pytestmark = pytest.mark.integration
 
@@ -30,8 +31,7 @@ threats: [clean, {name: fgsm, params: {eps: 4/255}}]
 
 
 def per_episode(uri: str) -> dict[tuple[str, str, str], list[float]]:
-    return {(r.tags[LABEL], r.tags[THREAT_LABEL], r.tags[SEED]): r.per_episode
-            for r in Tracker(uri, "nodes", create=False).records() if r.status == "FINISHED"}
+    return processes.per_episode(uri, "nodes")
 
 
 def remove_a_busy_node(ray, cluster, node, removed: threading.Event, timeout: float = 300) -> None:
@@ -50,13 +50,11 @@ def test_a_suite_on_a_multi_node_cluster_survives_losing_a_node(tmp_path: Path, 
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
-    monkeypatch.chdir(tmp_path)
+    suite = processes.suite_in_workdir(tmp_path, monkeypatch, "nodes.yaml", SUITE)
     # Every node on 127.0.0.1 only: Ray otherwise rewrites a loopback address into this machine's
     # network address when a driver connects (`ray._private.services.resolve_ip_for_localhost`).
     monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # for the nodes' processes
     monkeypatch.setattr("ray._private.ray_constants.ENABLE_RAY_CLUSTER", False)  # for this one
-    suite = tmp_path / "nodes.yaml"
-    suite.write_text(SUITE)
     assert main(["run", str(suite), "--no-progress", "--tracking-uri", "sqlite:///local.db"]) == 0
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "node_ip_address": "127.0.0.1",
                                                             "include_dashboard": False})

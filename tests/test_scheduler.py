@@ -52,8 +52,7 @@ def write(folder: Path, text: str = SUITE) -> Path:
 
 
 def per_episode(uri: str, name: str = "sched") -> dict[tuple[str, str, str], list[float]]:
-    return {(r.tags[LABEL], r.tags[THREAT_LABEL], r.tags[SEED]): r.per_episode
-            for r in Tracker(uri, name, create=False).records() if r.status == "FINISHED"}
+    return processes.per_episode(uri, name)
 
 
 def statuses(uri: str, name: str = "sched") -> Counter:

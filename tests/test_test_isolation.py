@@ -1,5 +1,5 @@
-"""Test modules never import each other: what they share lives in `tests/helpers.py` or
-`tests/conftest.py`. (Importing a test module runs its module-level code, drags its fixtures
+"""Test modules never import each other: what they share lives in `tests/helpers.py`,
+`tests/processes.py` (child `bench run` processes and waiting on them) or `tests/conftest.py`. (Importing a test module runs its module-level code, drags its fixtures
 and parametrisations along and ties one file's refactoring to another's.)"""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
-SHARED = {"tests.helpers", "tests.conftest", "helpers", "conftest"}
+SHARED = {"tests.helpers", "tests.processes", "tests.conftest", "helpers", "processes", "conftest"}
 
 
 def _imported_modules(path: Path) -> set[str]:
