@@ -29,7 +29,7 @@ from bench.tracking.claims import ClaimBoard
 from bench.tracking.records import JOB_KEY, TAG
 
 TWELVE_JOBS = """name: {name}
-seeds: [0, 1]
+seeds: [{seed}, {next_seed}]
 datasets: [{{name: glyphs, way: 5, shot: 1, query: 5}}]
 train: {{steps: 150, meta_batch: 2}}
 eval: {{episodes: 50}}
@@ -88,25 +88,25 @@ def main() -> None:
     parser.add_argument("--kill", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        for n in args.runs:
-            name = f"conc{n}-{uuid.uuid4().hex[:6]}"
+        stores = [("sqlite", "")] + ([("server", args.server)] if args.server else [])
+        for index, (n, (kind, server)) in enumerate((n, store) for n in args.runs for store in stores):
+            # Seeds of their own: a shared server store must not hold these jobs already.
+            name = f"conc{n}-{kind}-{uuid.uuid4().hex[:6]}"
             suite = Path(args.suite) if args.suite else Path(folder) / f"{name}.yaml"
             if not args.suite:
-                suite.write_text(TWELVE_JOBS.format(name=name))
+                suite.write_text(TWELVE_JOBS.format(name=name, seed=2 * index + 100, next_seed=2 * index + 101))
             name = load_suite(str(suite)).name
-            stores = [("sqlite", f"sqlite:///{Path(folder) / f'{name}.db'}")]
-            stores += [("server", args.server)] if args.server else []
+            uri = server or f"sqlite:///{Path(folder) / f'{name}.db'}"
             reference = timed(suite, f"sqlite:///{Path(folder) / f'{name}-one.db'}", 1, n)
-            for kind, uri in stores:
-                Tracker(uri, name)  # the schema first
-                wall = timed(suite, uri, n, 1)
-                jobs, duplicated, running = counts(uri, name)
-                print(f"{n} runs at once, {kind}: {jobs} jobs, {duplicated} duplicated, {running} RUNNING; wall "
-                      f"{wall:.1f} s against {reference:.1f} s for one run on {n} slots, ratio {wall / reference:.3f}")
+            Tracker(uri, name)  # the schema first
+            wall = timed(suite, uri, n, 1)
+            jobs, duplicated, running = counts(uri, name)
+            print(f"{n} runs at once, {kind}: {jobs} jobs, {duplicated} duplicated, {running} RUNNING; wall "
+                  f"{wall:.1f} s against {reference:.1f} s for one run on {n} slots, ratio {wall / reference:.3f}")
         if args.kill:
             name = f"kill-{uuid.uuid4().hex[:6]}"
             suite = Path(folder) / f"{name}.yaml"
-            suite.write_text(TWELVE_JOBS.format(name=name))
+            suite.write_text(TWELVE_JOBS.format(name=name, seed=0, next_seed=1))
             uri = f"sqlite:///{Path(folder) / 'kill.db'}"
             Tracker(uri, name)
             taken = takeover_seconds(suite, uri)

@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -74,7 +75,16 @@ def process_gone(holder: str, here: str) -> bool:
         return True
     except PermissionError:  # alive, another user's
         return False
-    return False
+    return _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    """A process that has exited but is not yet reaped by its parent (it still answers kill 0)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] == "Z"  # the state follows the command name in parentheses
 
 
 class ClaimBoard:
