@@ -118,22 +118,14 @@ def runs_per_key(uri: str) -> Counter:
     return Counter((r.data.tags[TAG + JOB_KEY], r.info.status) for r in Tracker(uri, "conc", create=False).runs())
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, glyphs) -> dict:
-    """The per-episode accuracies of one uninterrupted run of the suite (made once per module)."""
-    folder = tmp_path_factory.mktemp("conc-reference")
-    (folder / "conc.yaml").write_text(SUITE)
-    uri = f"sqlite:///{folder / 'reference.db'}"
-    assert main(["run", str(folder / "conc.yaml"), "--no-progress", "--tracking-uri", uri]) == 0
-    return per_episode(uri)
-
-
 @pytest.fixture
 def suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, glyphs) -> Path:
-    return processes.suite_in_workdir(tmp_path, monkeypatch, "conc.yaml", SUITE)
+    path = processes.suite_in_workdir(tmp_path, monkeypatch, "conc.yaml", SUITE)
+    assert main(["run", str(path), "--no-progress", "--tracking-uri", "sqlite:///reference.db"]) == 0
+    return path
 
 
-def test_two_runs_of_one_suite_on_one_store_run_each_job_once(suite: Path, reference: dict, store: str, children: list,
+def test_two_runs_of_one_suite_on_one_store_run_each_job_once(suite: Path, store: str, children: list,
                                                              tmp_path: Path) -> None:
     outputs = [tmp_path / f"run{i}.out" for i in range(2)]
     for out in outputs:
@@ -145,10 +137,10 @@ def test_two_runs_of_one_suite_on_one_store_run_each_job_once(suite: Path, refer
     assert len(counts) == 12 and set(counts.values()) == {1} and {s for _, s in counts} == {"FINISHED"}, counts
     text = "".join(out.read_text() for out in outputs)
     assert "waiting " in text or "reuse   " in text, text  # one of them saw the other at work
-    assert per_episode(store) == reference
+    assert per_episode(store) == per_episode("sqlite:///reference.db")
 
 
-def test_a_run_killed_mid_job_is_taken_over_by_the_other(suite: Path, reference: dict, store: str, children: list,
+def test_a_run_killed_mid_job_is_taken_over_by_the_other(suite: Path, store: str, children: list,
                                                          tmp_path: Path) -> None:
     """kill -9 of one driver: the survivor takes its claims over (same machine: at once) and
     ends with every job once, nothing RUNNING, the numbers of a single uninterrupted run."""
@@ -165,11 +157,11 @@ def test_a_run_killed_mid_job_is_taken_over_by_the_other(suite: Path, reference:
     assert survivor.wait(timeout=600) == 0
     counts = runs_per_key(store)
     assert set(counts.values()) == {1} and {s for _, s in counts} == {"FINISHED"}, counts
-    assert per_episode(store) == reference
+    assert per_episode(store) == per_episode("sqlite:///reference.db")
 
 
-def test_a_team_server_on_postgresql_shared_by_two_runs_one_killed(suite: Path, reference: dict, team_server: str,
-                                                                  children: list) -> None:
+def test_a_team_server_on_postgresql_shared_by_two_runs_one_killed(suite: Path, team_server: str, children: list,
+                                                                  tmp_path: Path) -> None:
     """Issue 27, item 3: PostgreSQL behind a real `mlflow server`, two `bench run` of one suite
     at once, one killed (SIGKILL, as a lost node) while it holds a claim: every job key ends with
     exactly one FINISHED run, nothing RUNNING, and the numbers of a single uninterrupted run."""
@@ -186,4 +178,4 @@ def test_a_team_server_on_postgresql_shared_by_two_runs_one_killed(suite: Path, 
     counts = runs_per_key(team_server)
     assert len(counts) == 12 and set(counts.values()) == {1}, counts
     assert {status for _, status in counts} == {"FINISHED"}, counts
-    assert per_episode(team_server) == reference
+    assert per_episode(team_server) == per_episode("sqlite:///reference.db")

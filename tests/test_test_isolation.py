@@ -1,7 +1,6 @@
 """Test modules never import each other: what they share lives in `tests/helpers.py`,
-`tests/processes.py` (child `bench run` processes and waiting on them) or `tests/conftest.py`.
-(Importing a test module runs its module-level code, drags its fixtures and parametrisations
-along and ties one file's refactoring to another's.)"""
+`tests/processes.py` (child `bench run` processes and waiting on them) or `tests/conftest.py`. (Importing a test module runs its module-level code, drags its fixtures
+and parametrisations along and ties one file's refactoring to another's.)"""
 
 from __future__ import annotations
 
